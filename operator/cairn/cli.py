@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("cairn.workflow.cli", "compile workflows and show the job graph"),
     "expr": ("cairn.expr.cli", "evaluate a GitHub Actions expression"),
     "run": ("cairn.local.cli", "run workflows on this machine (no cluster needed)"),
+    "runner": ("cairn.runner.cli", "run one job's steps from a job spec (a sandbox's entrypoint)"),
 }
 
 
