@@ -55,6 +55,25 @@ class JobSpec(_Model):
 
 StepOutcome = Literal["success", "failure", "cancelled", "skipped"]
 
+AnnotationLevel = Literal["error", "warning", "notice"]
+
+
+class Annotation(_Model):
+    """An ``::error``/``::warning``/``::notice`` a step printed, or a problem
+    the runner reports the same way (a failed expression, a timeout)."""
+
+    level: AnnotationLevel
+    message: str
+    #: the step's display name; None for job-level problems
+    step: str | None = None
+    title: str | None = None
+    #: relative to the workspace when the file lies inside it
+    file: str | None = None
+    line: int | None = None
+    end_line: int | None = None
+    column: int | None = None
+    end_column: int | None = None
+
 
 class StepResult(_Model):
     name: str
@@ -66,6 +85,8 @@ class StepResult(_Model):
     outputs: dict[str, str] = Field(default_factory=dict)
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    #: what the step wrote to ``GITHUB_STEP_SUMMARY`` (secrets masked)
+    summary: str | None = None
 
 
 class JobResult(_Model):
@@ -78,3 +99,9 @@ class JobResult(_Model):
     #: why it ended so, when it is not obvious (``timed_out``, ``cancelled``,
     #: ``step_failed``, a runner error message)
     reason: str | None = None
+    annotations: tuple[Annotation, ...] = ()
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    #: set on a result cut down to fit a small channel (a termination
+    #: message): steps and outputs were dropped, fetch the full result elsewhere
+    truncated: bool = False
