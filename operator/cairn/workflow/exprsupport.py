@@ -1,0 +1,138 @@
+"""Optional use of ``cairn.expr`` (the expression language) by the compiler.
+
+The compiler itself only needs ``${{ }}`` delimiters to balance. When the
+expression package is present it also gives, at compile time:
+
+- syntax errors inside expressions, at their line and column in the file;
+- uses of contexts that GitHub does not make available where they appear
+  (``secrets`` in ``runs-on``, ``steps`` in a job ``if``...);
+- job names over ``matrix`` rendered in the plan (``test (3.11)``).
+
+Without it those three are skipped (names keep their raw ``${{ }}`` text),
+which never rejects a valid workflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from cairn.workflow import templates
+
+if TYPE_CHECKING:
+    from cairn.workflow.reader import Reader
+    from cairn.workflow.yamltree import Scalar
+
+
+@lru_cache(maxsize=1)
+def expression_module() -> ModuleType | None:
+    """``cairn.expr`` when it provides the API the compiler uses, else ``None``."""
+    try:
+        import cairn.expr as expr
+    except ImportError:
+        return None
+    needed = (
+        "parse_template",
+        "parse_condition",
+        "check_contexts",
+        "AVAILABILITY",
+        "ExpressionError",
+        "ExpressionSyntaxError",
+        "ContextNotAvailableError",
+    )
+    if not all(hasattr(expr, name) for name in needed):
+        return None
+    return expr
+
+
+def render_with_matrix(text: str, matrix: Mapping[str, Any]) -> str | None:
+    """``text`` rendered with only the ``matrix`` context, or ``None`` when it
+    needs anything else (or the expression package is unavailable)."""
+    expr = expression_module()
+    if expr is None:
+        return None
+    try:
+        template = expr.parse_template(text)
+        if not set(template.contexts) <= {"matrix"}:
+            return None
+        rendered = template.render({"matrix": dict(matrix)})
+    except expr.ExpressionError:
+        return None
+    return str(rendered)
+
+
+class _Unrendered:
+    """Marks a value that could not be computed at plan time."""
+
+
+UNRENDERED: Any = _Unrendered()
+
+
+def evaluate_with_matrix(text: str, matrix: Mapping[str, Any]) -> Any:
+    """The value of ``text`` (a template) with only the ``matrix`` context:
+    the raw value for a single ``${{ }}``, else the rendered string;
+    ``UNRENDERED`` when that is not possible at plan time."""
+    expr = expression_module()
+    if expr is None:
+        return UNRENDERED
+    try:
+        template = expr.parse_template(text)
+        if not set(template.contexts) <= {"matrix"}:
+            return UNRENDERED
+        return template.evaluate({"matrix": dict(matrix)})
+    except expr.ExpressionError:
+        return UNRENDERED
+
+
+def check_expressions(
+    reader: Reader, node: Scalar, value: str, place: str, *, condition: bool = False
+) -> None:
+    """Report syntax errors and unavailable contexts in ``value`` (from ``node``)."""
+    expr = expression_module()
+    if expr is None:
+        return
+    try:
+        parsed = expr.parse_condition(value) if condition else expr.parse_template(value)
+    except expr.ExpressionSyntaxError as exc:
+        line, column = _locate(reader, node, value, exc, condition)
+        reader.error_at(line, column, f"invalid expression: {exc.message}")
+        return
+    except expr.ExpressionError as exc:
+        reader.error(node, f"invalid expression: {exc}")
+        return
+    if place and place in expr.AVAILABILITY:
+        try:
+            expr.check_contexts(parsed, place)
+        except expr.ContextNotAvailableError as exc:
+            reader.error(node, str(exc))
+
+
+def _locate(reader: Reader, node: Scalar, value: str, exc: Any, condition: bool) -> tuple[int, int]:
+    """The file position of a syntax error reported at (line, column) of ``value``."""
+    line = getattr(exc, "line", 1) or 1
+    column = getattr(exc, "column", 1) or 1
+    lines = value.split("\n")
+    offset = sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
+    offset = max(0, min(offset, len(value)))
+    if condition and not templates.has_expression(value):
+        # a bare condition: only a one-line plain scalar maps 1:1 onto the file
+        if "\n" not in value and node.plain:
+            return node.line, node.column + offset
+        return node.line, node.column
+    opened = value.rfind(templates.OPEN, 0, offset + 1)
+    if opened == -1:
+        return node.line, node.column
+    occurrence = value.count(templates.OPEN, 0, opened)
+    base_line, base_column = reader.source.locate_in(node, templates.OPEN, occurrence)
+    if "\n" in value[opened:offset]:
+        return base_line, base_column
+    return base_line, base_column + (offset - opened)
+
+
+def check_expressions_hook(
+    reader: Reader, node: Scalar, value: str, place: str, condition: bool
+) -> None:
+    """``check_expressions`` in the shape of ``Reader.expression_check``."""
+    check_expressions(reader, node, value, place, condition=condition)
