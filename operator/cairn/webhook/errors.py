@@ -1,0 +1,81 @@
+"""Errors of the webhook receiver and of its Kubernetes access.
+
+Each carries the HTTP status the receiver answers with, so a handler can turn
+any of them into a response without a table of special cases.
+"""
+
+from __future__ import annotations
+
+from cairn.errors import CairnError
+
+
+class WebhookError(CairnError):
+    """Base of the receiver's errors; ``status`` is the HTTP answer."""
+
+    status = 500
+
+
+class ConfigError(WebhookError):
+    """The receiver's configuration (file or flags) is invalid."""
+
+
+class SecretsError(WebhookError):
+    """A webhook secret or the operator key cannot be loaded."""
+
+    status = 503
+
+
+class RequestRejected(WebhookError):
+    """A request the receiver refuses; the message is safe to send back."""
+
+    def __init__(self, status: int, message: str, outcome: str) -> None:
+        super().__init__(message)
+        self.status = status
+        #: the metrics label of this rejection (``bad_request``, ``too_large``...)
+        self.outcome = outcome
+
+
+class BodyTooLarge(RequestRejected):
+    def __init__(self, limit: int, what: str = "request body") -> None:
+        super().__init__(413, f"{what} is larger than the limit of {limit} bytes", "too_large")
+        self.limit = limit
+
+
+class InvalidPayload(RequestRejected):
+    """A body that is not what the endpoint expects (400 with the reason)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message, "bad_request")
+
+
+class KubeApiError(WebhookError):
+    """The Kubernetes API answered with an error, or could not be reached."""
+
+    status = 502
+
+    def __init__(self, message: str, *, api_status: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        #: the API server's HTTP status; None when it could not be reached
+        self.api_status = api_status
+        #: the ``reason`` of the API's Status object (``AlreadyExists``, ``Conflict``...)
+        self.reason = reason
+
+
+class KubeUnavailable(KubeApiError):
+    """The API server could not be reached (connection error or timeout)."""
+
+    status = 503
+
+
+class NotFound(KubeApiError):
+    status = 404
+
+
+class AlreadyExists(KubeApiError):
+    status = 409
+
+
+class Conflict(KubeApiError):
+    """A write lost an optimistic-concurrency race (stale resourceVersion)."""
+
+    status = 409
