@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.workflow import templates
 from cairn.workflow import vocabulary as vocab
 from cairn.workflow.errors import MatrixError
 from cairn.workflow.matrix import RESERVED, expand_matrix
@@ -58,7 +59,9 @@ def read_jobs(r: Reader, node: Node) -> tuple[dict[str, Job], dict[str, JobSourc
         if not r.identifier(key, job_id, "job id"):
             continue
         other = folded.get(job_id.lower())
-        if other is not None and other is not key:
+        if other is not None and other.value == job_id:
+            continue  # an exact duplicate key, already reported by the YAML reader
+        if other is not None:
             r.error(
                 key,
                 f"job id {job_id!r} differs only in case from {other.value!r} "
@@ -233,16 +236,8 @@ class _JobReader:
         return None if name is None else Environment(name=name, url=url)
 
     def _outputs(self, node: Node) -> dict[str, str]:
-        r = self.r
-
-        def check_name(key: Scalar, name: str) -> None:
-            r.identifier(key, name, "output name")
-
-        return r.string_map(
-            node,
-            f"{self.where}.outputs",
-            place="jobs.<job_id>.outputs.<output_id>",
-            key_check=check_name,
+        return self.r.string_map(
+            node, f"{self.where}.outputs", place="jobs.<job_id>.outputs.<output_id>"
         )
 
     # -- strategy ----------------------------------------------------------------
@@ -458,7 +453,9 @@ class _JobReader:
             if not (k in vocab.USES_ONLY_STEP_KEYS and has_run and not has_uses)
             and not (k in vocab.RUN_ONLY_STEP_KEYS and has_uses and not has_run)
         ]
-        found = r.fields(mapping, allowed, f"step {where}", hint=hint)
+        found = r.fields(
+            mapping, allowed, f"step {where}", hint=hint, unsupported=vocab.UNSUPPORTED_STEP_KEYS
+        )
         args: dict[str, Any] = {"index": index, "line": mapping.line}
         if "id" in found:
             args["id"] = self._step_id(found["id"], ids)
@@ -528,7 +525,7 @@ class _JobReader:
     def _action(self, node: Node, where: str) -> str | None:
         r = self.r
         uses = r.text(node, where, expressions=False, non_empty=True)
-        if uses is None:
+        if uses is None or templates.has_expression(uses):
             return None
         if uses.startswith("./") or uses.startswith("docker://"):
             if uses in ("./", "docker://"):
@@ -550,7 +547,7 @@ class _JobReader:
         r = self.r
         where = f"{self.where}.uses"
         uses = r.text(node, where, expressions=False, non_empty=True)
-        if uses is None:
+        if uses is None or templates.has_expression(uses):
             return None
         if not (_REUSABLE_LOCAL.match(uses) or _REUSABLE_REMOTE.match(uses)):
             r.error(

@@ -42,7 +42,13 @@ def parse_workflow(text: str | bytes, file: str) -> Workflow:
     mapping = r.mapping(root, "a workflow")
     if mapping is None:
         raise WorkflowError(r.diagnostics)
-    found = r.fields(mapping, vocab.WORKFLOW_KEYS, "the workflow", required=("on", "jobs"))
+    found = r.fields(
+        mapping,
+        vocab.WORKFLOW_KEYS,
+        "the workflow",
+        required=("on", "jobs"),
+        unsupported=vocab.UNSUPPORTED_WORKFLOW_KEYS,
+    )
 
     name = file
     if "name" in found:
@@ -51,19 +57,19 @@ def parse_workflow(text: str | bytes, file: str) -> Workflow:
         r.text(found["run-name"], "'run-name'", place="run-name") if "run-name" in found else None
     )
     triggers = read_triggers(r, found["on"]) if "on" in found else None
-    env = read_env(r, found["env"], "'env'", "env") if "env" in found else {}
+    env = read_env(r, found["env"], "env", "env") if "env" in found else {}
     defaults = (
         read_defaults(r, found["defaults"], "defaults", "defaults.run")
         if "defaults" in found
         else RunDefaults()
     )
     permissions = (
-        read_permissions(r, found["permissions"], "'permissions'")
+        read_permissions(r, found["permissions"], "permissions")
         if "permissions" in found
         else None
     )
     concurrency = (
-        read_concurrency(r, found["concurrency"], "'concurrency'", "concurrency")
+        read_concurrency(r, found["concurrency"], "concurrency", "concurrency")
         if "concurrency" in found
         else None
     )

@@ -23,6 +23,10 @@ from cairn.workflow.yamltree import Mapping, Node, Scalar, ScalarValue, Sequence
 ExpressionCheck = Callable[["Reader", Scalar, str, str, bool], None]
 
 
+#: ``<<``, YAML 1.1's merge key, which GitHub rejects
+MERGE_KEY = "<<"
+
+
 def describe(node: Node) -> str:
     """How a node's type is named in messages."""
     if isinstance(node, Mapping):
@@ -121,6 +125,8 @@ class Reader:
         for name, key, value in mapping.items():
             if name in allowed:
                 found[name] = value
+            elif name == MERGE_KEY and key.plain:
+                continue  # the YAML reader reports merge keys
             elif unsupported and name in unsupported:
                 self.error(key, unsupported[name])
             else:

@@ -45,6 +45,12 @@ CALLER_JOB_KEYS = (
 #: documented job keys Cairn does not implement: rejected as "not supported"
 UNSUPPORTED_JOB_KEYS = {
     "snapshot": "custom runner image snapshots (jobs.<job_id>.snapshot) are not supported by Cairn",
+    "cancel-timeout-minutes": "'cancel-timeout-minutes' is not supported by Cairn",
+    "cache-mode": "'cache-mode' is not supported by Cairn",
+}
+#: workflow keys some tools accept that Cairn does not implement
+UNSUPPORTED_WORKFLOW_KEYS = {
+    "description": "a workflow-level 'description' is not supported by Cairn",
 }
 
 STEP_KEYS = (
@@ -61,6 +67,11 @@ STEP_KEYS = (
     "timeout-minutes",
 )
 RUN_ONLY_STEP_KEYS = ("shell", "working-directory")
+#: GitHub's parallel steps; Cairn runs steps one after another
+UNSUPPORTED_STEP_KEYS = {
+    key: f"parallel steps ('{key}') are not supported by Cairn; steps run one after another"
+    for key in ("background", "wait", "wait-all", "cancel")
+}
 USES_ONLY_STEP_KEYS = ("with",)
 
 STRATEGY_KEYS = ("matrix", "fail-fast", "max-parallel")
