@@ -30,7 +30,10 @@ from cairn.expr.functions import Compiled, Scope
 from cairn.expr.parser import STATUS_FUNCTIONS, parse_tree
 from cairn.expr.values import MAX_RESULT_CHARS, github_string, plain
 
-Status = Literal["success", "failure", "cancelled"]
+#: What success()/failure()/cancelled() read. "skipped" makes all three false:
+#: the status of a job-level ``if`` whose ancestors include a skipped or
+#: cancelled job but no failure (added for the engine; GitHub evaluates it so).
+Status = Literal["success", "failure", "cancelled", "skipped"]
 _STATUSES: Final = frozenset(get_args(Status))
 _OPEN: Final = "${{"
 _CLOSE: Final = "}}"
