@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cairn.engine.run import WorkflowRun
+
 GROUP = "cairn.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -41,6 +43,12 @@ ANNOTATION_RERUN_FAILED = "cairn.dev/rerun-failed"
 ANNOTATION_APPROVE = "cairn.dev/approve"
 #: ``cairn.dev/delivery=<X-GitHub-Delivery>`` on CIRuns made by the webhook receiver
 ANNOTATION_DELIVERY = "cairn.dev/delivery"
+
+# Annotations on sandbox Jobs and pods: exact values, where labels may be hashed.
+#: the job instance id (``build.3``) the Job runs an attempt of
+ANNOTATION_INSTANCE_ID = "cairn.dev/instance-id"
+#: the RunnerClass the pod was rendered from
+ANNOTATION_RUNNER_CLASS = "cairn.dev/runner-class"
 
 
 class _Spec(BaseModel):
@@ -111,3 +119,108 @@ class Condition(BaseModel):
 
 #: ``cairn.dev/callback-key=<16 hex>`` on a CIWorkflow: how a callback token finds it
 LABEL_CALLBACK_KEY = "cairn.dev/callback-key"
+
+
+# --- status documents (declared in crds/: a field missing there is pruned) ----------
+
+CIRUN_KIND = "CIRun"
+CIWORKFLOW_KIND = "CIWorkflow"
+RUNNERCLASS_KIND = "RunnerClass"
+
+
+class _Status(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API form: camelCase keys, unset fields left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class JobCounts(_Status):
+    """Job instances by where they stand; ``completed`` counts every finished one."""
+
+    total: int = 0
+    pending: int = 0
+    running: int = 0
+    completed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+
+
+class WorkflowReference(_Status):
+    """One CIWorkflow of a run, as the run's status lists it."""
+
+    #: the CIWorkflow object's name
+    name: str
+    #: the workflow file (``ci.yml``)
+    file: str
+    #: the workflow's ``name:`` (or its file), as GitHub shows it
+    workflow_name: str | None = Field(default=None, alias="workflowName")
+    phase: RunPhase = "Pending"
+    progress: str | None = None
+
+
+class CIRunStatus(_Status):
+    phase: RunPhase = "Pending"
+    conditions: list[Condition] = Field(default_factory=list)
+    workflows: list[WorkflowReference] = Field(default_factory=list)
+    counts: JobCounts = Field(default_factory=JobCounts)
+    #: ``completed/total`` job instances over all workflows (printer column JOBS)
+    progress: str | None = None
+    started_at: str | None = Field(default=None, alias="startedAt")
+    completed_at: str | None = Field(default=None, alias="completedAt")
+    #: wall time so far, updated at each transition, final once completed (DURATION)
+    duration: str | None = None
+    #: the commit the workflows were read from (git sources)
+    sha: str | None = None
+    message: str | None = None
+    observed_generation: int | None = Field(default=None, alias="observedGeneration")
+
+
+class CIWorkflowSpec(_Spec):
+    """A CIWorkflow: one compiled workflow of one run, and what the engine needs."""
+
+    #: the CIRun this workflow belongs to
+    run: str = Field(min_length=1)
+    #: the workflow file (``ci.yml``)
+    file: str = Field(min_length=1)
+    #: the run's Secret, mounted into sandboxes by name (never read by the operator)
+    secret_name: str | None = Field(default=None, alias="secretName")
+    #: the engine's run spec: plan, github context, inputs, vars, limits
+    workflow_run: WorkflowRun = Field(alias="workflowRun")
+
+
+class CIWorkflowStatus(_Status):
+    #: the engine's checkpoint: ``WorkflowState.to_dict()``, compact keys
+    state: dict[str, Any] | None = None
+    phase: RunPhase = "Pending"
+    conditions: list[Condition] = Field(default_factory=list)
+    counts: JobCounts = Field(default_factory=JobCounts)
+    progress: str | None = None
+    started_at: str | None = Field(default=None, alias="startedAt")
+    completed_at: str | None = Field(default=None, alias="completedAt")
+    duration: str | None = None
+    message: str | None = None
+    observed_generation: int | None = Field(default=None, alias="observedGeneration")
+
+
+def progress(completed: int, total: int) -> str:
+    """The JOBS printer column: ``3/5``."""
+    return f"{completed}/{total}"
+
+
+def format_duration(seconds: float) -> str:
+    """The DURATION printer column, as kubectl prints ages: ``45s``, ``3m12s``, ``2h5m``."""
+    whole = max(0, int(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
