@@ -47,6 +47,10 @@ class JobSpec(_Model):
     contexts: dict[str, Any] = Field(default_factory=dict)
     #: ``runs-on`` evaluated to labels
     runs_on: tuple[str, ...] = ()
+    #: ``runs-on.group`` evaluated, when given
+    runner_group: str | None = None
+    #: ``environment`` (its name) evaluated, when given
+    environment: str | None = None
     #: ``timeout-minutes`` evaluated
     timeout_minutes: float = 360.0
     #: names of the secrets the job may read (values come from the adapter)
