@@ -396,6 +396,8 @@ class JobRun:
         self.emit("info", "The cancellation timeout passed: ending the job")
 
     def _stop_job(self, reason: StopReason) -> None:
+        if self.stop_reason is not None:
+            return
         self.stop_reason = reason
         self.status = "cancelled"
         if reason == "timed_out":
@@ -467,6 +469,9 @@ class JobRun:
             self.status = "failure"
 
     async def _run_step(self, index: int, step: Step) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            # the supervisor may not have seen it yet
+            self._stop_job("cancelled")
         started_at = self.clock.now()
         action_id = self._action_id(step)
         ctx = _StepContext(step, index, step.display_name, None)

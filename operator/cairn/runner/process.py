@@ -169,14 +169,20 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 async def terminate_group(child: _Child, settings: RunnerSettings) -> None:
-    """SIGINT, then SIGTERM, then SIGKILL to the group, each after its grace."""
-    for sig, grace in (
-        (signal.SIGINT, settings.sigint_grace),
-        (signal.SIGTERM, settings.sigterm_grace),
-    ):
-        _signal_group(child.pid, sig)
-        if await _wait_gone(child, grace):
-            return
+    """SIGINT to the group, and once the entry process has exited or its
+    grace has passed, SIGTERM to whatever is left, then SIGKILL.
+
+    Background processes of a non-interactive shell ignore SIGINT, so once
+    the entry process is gone the rest goes straight to SIGTERM rather than
+    waiting out the SIGINT grace."""
+    _signal_group(child.pid, signal.SIGINT)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(child.exited), settings.sigint_grace)
+    if child.exited.done() and not _group_alive(child.pid):
+        return
+    _signal_group(child.pid, signal.SIGTERM)
+    if await _wait_gone(child, settings.sigterm_grace):
+        return
     _signal_group(child.pid, signal.SIGKILL)
     await asyncio.shield(child.exited)
 
