@@ -229,10 +229,6 @@ def _forbidden(message: str) -> RequestRejected:
     return RequestRejected(403, message, "forbidden")
 
 
-def _gone(message: str) -> RequestRejected:
-    return RequestRejected(410, message, "gone")
-
-
 async def _handle_callback(receiver: Receiver, request: web.Request) -> web.Response:
     token = request.match_info["token"]
     try:
@@ -259,10 +255,8 @@ async def _handle_callback(receiver: Receiver, request: web.Request) -> web.Resp
     for _ in range(_ANNOTATE_ATTEMPTS):
         meta = workflow["metadata"]
         set_run(meta.get("labels", {}).get(LABEL_RUN))
-        reason = callbacks.stale_reason(workflow, engine_token, token)
-        if reason is not None:
-            raise _gone(f"stale callback token: {reason}")
-        callbacks.check_matches_attempt(workflow, engine_token, token, payload)
+        attempt = callbacks.live_attempt(workflow, engine_token)
+        callbacks.check_matches_attempt(attempt, payload)
         decision = callbacks.decide_write(
             meta.get("annotations") or {}, annotation, value, completion=completion
         )
@@ -276,7 +270,7 @@ async def _handle_callback(receiver: Receiver, request: web.Request) -> web.Resp
                 )
             )
         except NotFound:
-            raise _gone("stale callback token: the workflow is gone") from None
+            raise callbacks.StaleToken("the workflow is gone") from None
         except Conflict:
             workflow = await _find_workflow(receiver, key)
             continue
@@ -300,7 +294,7 @@ async def _find_workflow(receiver: Receiver, key: str) -> dict[str, Any]:
         if callback_key(ns, wf["metadata"]["name"]) == key
     ]
     if not found:
-        raise _gone("stale callback token: no workflow has it (finished and deleted?)")
+        raise callbacks.StaleToken("no workflow has it (finished and deleted?)")
     return found[0]
 
 

@@ -12,19 +12,23 @@ Rules that keep repeated and late callbacks harmless:
 - a completion is final: a later progress report never replaces it, and a
   *different* completion for the same attempt is a conflict (409);
 - a token whose attempt is over, or whose workflow finished or is gone, is
-  answered 410 Gone: the caller has already proven it owns the token, and
-  "stop retrying, this attempt is over" is what it needs to hear.
+  answered 410 Gone: the caller has already proven it owns the token (a wrong
+  secret is 403 before anything is looked up), and "stop retrying, this
+  attempt is over" is what it needs to hear.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cairn.engine.errors import CheckpointError
 from cairn.engine.jobspec import JobResult, StepResult
+from cairn.engine.state import WorkflowState
 from cairn.k8s.resources import CALLBACK_ANNOTATION_PREFIX
 from cairn.webhook.errors import InvalidPayload, RequestRejected
 
@@ -33,26 +37,8 @@ ANNOTATIONS_SIZE_LIMIT = 256 * 1024
 #: no single callback body can be larger than all annotations together
 MAX_CALLBACK_BODY_BYTES = ANNOTATIONS_SIZE_LIMIT
 
-#: workflow phases after which no attempt is running
-_FINISHED_WORKFLOW_PHASES = frozenset(
-    {"succeeded", "failed", "cancelled", "canceled", "error", "completed", "skipped"}
-)
-#: attempt phases/conclusions that mean the attempt is over
-_FINISHED_ATTEMPT_PHASES = frozenset(
-    {
-        "succeeded",
-        "success",
-        "failed",
-        "failure",
-        "cancelled",
-        "canceled",
-        "skipped",
-        "timed_out",
-        "timedout",
-        "completed",
-        "error",
-    }
-)
+#: CIWorkflow phases (``status.phase``) after which no attempt runs
+_FINISHED_WORKFLOW_PHASES = frozenset({"Succeeded", "Failed", "Cancelled", "Error"})
 
 
 class ProgressReport(BaseModel):
@@ -111,89 +97,55 @@ def is_completion(value: str) -> bool:
     return isinstance(data, dict) and data.get("kind") != "progress"
 
 
+class StaleToken(RequestRejected):
+    def __init__(self, reason: str) -> None:
+        super().__init__(410, f"stale callback token: {reason}", "gone")
+
+
 @dataclass(frozen=True)
-class AttemptEntry:
-    """What a CIWorkflow's status says about the attempt a token belongs to."""
+class LiveAttempt:
+    """The running attempt a token belongs to, per the workflow's checkpoint."""
 
-    entry: dict[str, Any]
-
-    @property
-    def finished(self) -> bool:
-        if self.entry.get("conclusion") or self.entry.get("completedAt"):
-            return True
-        phase = self.entry.get("phase")
-        return isinstance(phase, str) and phase.lower() in _FINISHED_ATTEMPT_PHASES
-
-    @property
-    def attempt(self) -> int | None:
-        value = self.entry.get("attempt")
-        return value if isinstance(value, int) else None
-
-    @property
-    def instance_id(self) -> str | None:
-        for key in ("instanceId", "instance_id", "id"):
-            value = self.entry.get(key)
-            if isinstance(value, str):
-                return value
-        return None
+    instance_id: str
+    attempt: int
 
 
-def _find_entry(node: Any, tokens: frozenset[str]) -> dict[str, Any] | None:
-    """The status entry (at any depth) whose ``callbackToken`` is one of ``tokens``."""
-    if isinstance(node, dict):
-        if node.get("callbackToken") in tokens:
-            return node
-        children: Any = node.values()
-    elif isinstance(node, list):
-        children = node
-    else:
-        return None
-    for child in children:
-        found = _find_entry(child, tokens)
-        if found is not None:
-            return found
-    return None
+def live_attempt(workflow: dict[str, Any], engine_token: str) -> LiveAttempt:
+    """The attempt of ``engine_token`` if it still runs; ``StaleToken`` otherwise.
 
-
-def stale_reason(workflow: dict[str, Any], engine_token: str, public_token: str) -> str | None:
-    """Why this attempt no longer accepts callbacks, or None if it does.
-
-    The status is the operator's checkpoint: the attempt must appear there
-    (the operator records an attempt's token before it starts the Job) and
-    must not be finished, and the workflow must not be finished.
+    The checkpoint (``status.state``, the engine's ``WorkflowState``) keeps the
+    token of each dispatched attempt while it runs; the engine records it before
+    the operator creates the Job, so a live sandbox always finds it there.
     """
-    status = workflow.get("status") or {}
     name = workflow.get("metadata", {}).get("name", "?")
-    phase = status.get("phase")
-    if status.get("completedAt") or (
-        isinstance(phase, str) and phase.lower() in _FINISHED_WORKFLOW_PHASES
-    ):
-        return f"workflow {name} has finished"
-    entry = _find_entry(status, frozenset({engine_token, public_token}))
-    if entry is None:
-        return f"workflow {name} has no running attempt with this token"
-    if AttemptEntry(entry).finished:
-        return f"the attempt of workflow {name} this token belongs to has finished"
-    return None
+    status = workflow.get("status") or {}
+    if status.get("phase") in _FINISHED_WORKFLOW_PHASES:
+        raise StaleToken(f"workflow {name} has finished")
+    if not status.get("state"):
+        raise StaleToken(f"workflow {name} has not started any job")
+    try:
+        state = WorkflowState.from_dict(status["state"])
+    except CheckpointError as exc:
+        # the operator's problem, not the sandbox's: let it retry later
+        raise RequestRejected(
+            503, f"cannot read workflow {name}'s checkpoint: {exc}", "unavailable"
+        ) from None
+    if state.phase == "completed":
+        raise StaleToken(f"workflow {name} has finished")
+    for instance_id, job in state.jobs.items():
+        if job.token is not None and hmac.compare_digest(job.token, engine_token):
+            if job.completed:
+                raise StaleToken(f"job {instance_id} attempt {job.attempt} has finished")
+            return LiveAttempt(instance_id, job.attempt)
+    raise StaleToken(f"no running attempt of workflow {name} has this token")
 
 
-def check_matches_attempt(
-    workflow: dict[str, Any], engine_token: str, public_token: str, payload: CallbackPayload
-) -> None:
+def check_matches_attempt(attempt: LiveAttempt, payload: CallbackPayload) -> None:
     """A payload must describe the attempt its token belongs to."""
-    entry = _find_entry(workflow.get("status") or {}, frozenset({engine_token, public_token}))
-    if entry is None:
-        return
-    attempt = AttemptEntry(entry)
-    if attempt.attempt is not None and attempt.attempt != payload.attempt:
+    if (payload.instance_id, payload.attempt) != (attempt.instance_id, attempt.attempt):
         raise InvalidPayload(
-            f"the payload reports attempt {payload.attempt}, the token belongs to attempt"
-            f" {attempt.attempt}"
-        )
-    if attempt.instance_id is not None and attempt.instance_id != payload.instance_id:
-        raise InvalidPayload(
-            f"the payload reports job {payload.instance_id!r}, the token belongs to"
-            f" {attempt.instance_id!r}"
+            f"the payload reports job {payload.instance_id!r} attempt {payload.attempt}; the"
+            f" token belongs to job {attempt.instance_id!r} attempt {attempt.attempt}"
         )
 
 

@@ -6,8 +6,9 @@ volume): the file ``<key>`` holds the current secret of that key and
 can be rolled over without dropping deliveries. A human types the webhook
 secret into GitHub, so one trailing newline in the file is ignored.
 
-The operator key is machine-made bytes shared with the operator, which derives
-each sandbox's callback secret from it: it is used exactly as stored.
+The operator key is shared with the operator, which derives each sandbox's
+callback secret from it; both read it alike: surrounding whitespace stripped,
+at least 32 bytes.
 
 Kubernetes updates mounted Secrets in place, so the receiver re-reads them
 periodically (``SecretLoader.load``) and picks up a rotation without a restart.
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cairn.k8s.settings import MIN_OPERATOR_KEY_BYTES, InvalidSettingError, load_operator_key
 from cairn.webhook.config import DEFAULT_SECRET_NAME
 
 PREVIOUS_SUFFIX = ".previous"
@@ -100,19 +102,21 @@ class SecretLoader:
         return tuple(dict.fromkeys(values))
 
     def _operator_key(self, problems: list[str]) -> bytes | None:
+        # read exactly as the operator reads it, or the derived secrets would differ
         if self.operator_key_file is not None:
             try:
-                key = self.operator_key_file.read_bytes()
-            except OSError as exc:
-                problems.append(
-                    f"cannot read the operator key {self.operator_key_file}: {exc.strerror}"
-                )
+                return load_operator_key(self.operator_key_file)
+            except InvalidSettingError as exc:
+                problems.append(str(exc))
                 return None
-            if not key:
-                problems.append(f"the operator key file {self.operator_key_file} is empty")
-                return None
-            return key
-        if self.env.get(ENV_OPERATOR_KEY):
-            return self.env[ENV_OPERATOR_KEY].encode()
-        problems.append(f"no operator key (give --operator-key-file or ${ENV_OPERATOR_KEY})")
-        return None
+        if not self.env.get(ENV_OPERATOR_KEY):
+            problems.append(f"no operator key (give --operator-key-file or ${ENV_OPERATOR_KEY})")
+            return None
+        key = self.env[ENV_OPERATOR_KEY].encode().strip()
+        if len(key) < MIN_OPERATOR_KEY_BYTES:
+            problems.append(
+                f"the operator key in ${ENV_OPERATOR_KEY} is {len(key)} bytes;"
+                f" at least {MIN_OPERATOR_KEY_BYTES} are required"
+            )
+            return None
+        return key

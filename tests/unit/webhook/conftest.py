@@ -22,7 +22,7 @@ from cairn.webhook.signature import sign
 # GitHub's documented example secret
 SECRET = b"It's a Secret to Everybody"
 OTHER_SECRET = b"another team's secret"
-OPERATOR_KEY = b"\x8f\x02operator-key-bytes\x00\xff"
+OPERATOR_KEY = b"0123456789abcdef-operator-key-for-tests-0123456789"
 NAMESPACE = "ci-hello"
 
 
