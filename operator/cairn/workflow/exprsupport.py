@@ -97,16 +97,24 @@ def check_expressions(
         parsed = expr.parse_condition(value) if condition else expr.parse_template(value)
     except expr.ExpressionSyntaxError as exc:
         line, column = _locate(reader, node, value, exc, condition)
-        reader.error_at(line, column, f"invalid expression: {exc.message}")
+        reader.error_at(line, column, f"invalid expression: {_message(exc)}")
         return
     except expr.ExpressionError as exc:
-        reader.error(node, f"invalid expression: {exc}")
+        line, column = _locate(reader, node, value, exc, condition)
+        reader.error_at(line, column, f"invalid expression: {_message(exc)}")
         return
     if place and place in expr.AVAILABILITY:
         try:
             expr.check_contexts(parsed, place)
         except expr.ContextNotAvailableError as exc:
-            reader.error(node, str(exc))
+            line, column = _locate(reader, node, value, exc, condition)
+            reader.error_at(line, column, _message(exc))
+
+
+def _message(exc: Exception) -> str:
+    """An expression error's message without its own ``line:col:`` prefix."""
+    message = getattr(exc, "message", None)
+    return message if isinstance(message, str) else str(exc)
 
 
 def _locate(reader: Reader, node: Scalar, value: str, exc: Any, condition: bool) -> tuple[int, int]:

@@ -88,7 +88,7 @@ def read_concurrency(r: Reader, node: Node, where: str, place: str) -> Concurren
     group = r.text(found["group"], f"{where}.group", place=place, non_empty=True)
     cancel: bool | str | None = False
     if "cancel-in-progress" in found:
-        cancel = r.boolean(found["cancel-in-progress"], f"{where}.cancel-in-progress")
+        cancel = r.boolean(found["cancel-in-progress"], f"{where}.cancel-in-progress", place=place)
     if group is None or cancel is None:
         return None
     return Concurrency(group=group, cancel_in_progress=cancel)

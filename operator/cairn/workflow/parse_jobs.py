@@ -123,8 +123,12 @@ class _JobReader:
             "concurrency": lambda n: read_concurrency(
                 r, n, f"{self.where}.concurrency", "jobs.<job_id>.concurrency"
             ),
-            "timeout-minutes": lambda n: _timeout(r, n, f"{self.where}.timeout-minutes"),
-            "continue-on-error": lambda n: r.boolean(n, f"{self.where}.continue-on-error"),
+            "timeout-minutes": lambda n: _timeout(
+                r, n, f"{self.where}.timeout-minutes", "jobs.<job_id>.timeout-minutes"
+            ),
+            "continue-on-error": lambda n: r.boolean(
+                n, f"{self.where}.continue-on-error", place="jobs.<job_id>.continue-on-error"
+            ),
             "strategy": self._strategy,
             "container": lambda n: self._container(n, f"{self.where}.container", service=False),
             "services": self._services,
@@ -232,7 +236,11 @@ class _JobReader:
         if "name" not in found:
             return None
         name = r.text(found["name"], f"{where}.name", place=place, non_empty=True)
-        url = r.text(found["url"], f"{where}.url", place=place) if "url" in found else None
+        url = (
+            r.text(found["url"], f"{where}.url", place="jobs.<job_id>.environment.url")
+            if "url" in found
+            else None
+        )
         return None if name is None else Environment(name=name, url=url)
 
     def _outputs(self, node: Node) -> dict[str, str]:
@@ -252,11 +260,17 @@ class _JobReader:
         matrix = self._matrix(found["matrix"]) if "matrix" in found else None
         fail_fast: bool | str | None = True
         if "fail-fast" in found:
-            fail_fast = r.boolean(found["fail-fast"], f"{where}.fail-fast")
+            fail_fast = r.boolean(
+                found["fail-fast"], f"{where}.fail-fast", place="jobs.<job_id>.strategy"
+            )
         max_parallel: int | float | str | None = None
         if "max-parallel" in found:
             max_parallel = r.number(
-                found["max-parallel"], f"{where}.max-parallel", integer=True, minimum=1
+                found["max-parallel"],
+                f"{where}.max-parallel",
+                integer=True,
+                minimum=1,
+                place="jobs.<job_id>.strategy",
             )
         if fail_fast is None:
             return None
@@ -342,9 +356,19 @@ class _JobReader:
 
     def _container(self, node: Node, where: str, *, service: bool) -> Container | None:
         r = self.r
-        place = "jobs.<job_id>.services" if service else "jobs.<job_id>.container"
+        # rows of GitHub's context-availability table for this container
+        if service:
+            place = "jobs.<job_id>.services"
+            image_place = place
+            credentials_place = "jobs.<job_id>.services.<service_id>.credentials"
+            env_place = "jobs.<job_id>.services.<service_id>.env.<env_id>"
+        else:
+            place = "jobs.<job_id>.container"
+            image_place = "jobs.<job_id>.container.image"
+            credentials_place = "jobs.<job_id>.container.credentials"
+            env_place = "jobs.<job_id>.container.env.<env_id>"
         if isinstance(node, Scalar) and not service:
-            image = r.text(node, where, place=place, non_empty=True)
+            image = r.text(node, where, place=image_place, non_empty=True)
             return None if image is None else Container(image=image)
         mapping = r.mapping(node, where)
         if mapping is None:
@@ -352,19 +376,17 @@ class _JobReader:
         found = r.fields(mapping, vocab.CONTAINER_KEYS, f"'{where}'", required=("image",))
         if "image" not in found:
             return None
-        image = r.text(found["image"], f"{where}.image", place=place)
+        image = r.text(found["image"], f"{where}.image", place=image_place)
         credentials: dict[str, str] = {}
         if "credentials" in found:
             creds = r.mapping(found["credentials"], f"{where}.credentials")
             if creds is not None:
                 keys = r.fields(creds, vocab.CREDENTIAL_KEYS, f"'{where}.credentials'")
                 for name, value in keys.items():
-                    text = r.text(
-                        value, f"{where}.credentials.{name}", place=f"{place}.credentials"
-                    )
+                    text = r.text(value, f"{where}.credentials.{name}", place=credentials_place)
                     if text is not None:
                         credentials[name] = text
-        env = read_env(r, found["env"], f"{where}.env", f"{place}.env") if "env" in found else {}
+        env = read_env(r, found["env"], f"{where}.env", env_place) if "env" in found else {}
         ports = self._text_items(found.get("ports"), f"{where}.ports", place)
         volumes = self._text_items(found.get("volumes"), f"{where}.volumes", place)
         options = (
@@ -490,11 +512,16 @@ class _JobReader:
             )
         if "continue-on-error" in found:
             args["continue_on_error"] = r.boolean(
-                found["continue-on-error"], f"{where}.continue-on-error"
+                found["continue-on-error"],
+                f"{where}.continue-on-error",
+                place="jobs.<job_id>.steps.continue-on-error",
             )
         if "timeout-minutes" in found:
             args["timeout_minutes"] = _timeout(
-                r, found["timeout-minutes"], f"{where}.timeout-minutes"
+                r,
+                found["timeout-minutes"],
+                f"{where}.timeout-minutes",
+                "jobs.<job_id>.steps.timeout-minutes",
             )
         cleaned = {k: v for k, v in args.items() if v is not None}
         if not has_run and not has_uses:
@@ -590,8 +617,8 @@ class _JobReader:
         return r.string_map(node, where, place="jobs.<job_id>.secrets.<secrets_id>")
 
 
-def _timeout(r: Reader, node: Node, where: str) -> float | int | str | None:
-    value = r.number(node, where)
+def _timeout(r: Reader, node: Node, where: str, place: str) -> float | int | str | None:
+    value = r.number(node, where, place=place)
     if isinstance(value, int | float) and value <= 0:
         r.error(node, f"{where} must be greater than 0")
         return None

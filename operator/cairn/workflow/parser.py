@@ -64,9 +64,7 @@ def parse_workflow(text: str | bytes, file: str) -> Workflow:
         else RunDefaults()
     )
     permissions = (
-        read_permissions(r, found["permissions"], "permissions")
-        if "permissions" in found
-        else None
+        read_permissions(r, found["permissions"], "permissions") if "permissions" in found else None
     )
     concurrency = (
         read_concurrency(r, found["concurrency"], "concurrency", "concurrency")

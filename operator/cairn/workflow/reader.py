@@ -203,13 +203,15 @@ class Reader:
             and templates.is_single_expression(node.value)
         )
 
-    def boolean(self, node: Node, where: str, *, expressions: bool = True) -> bool | str | None:
+    def boolean(
+        self, node: Node, where: str, *, expressions: bool = True, place: str | None = None
+    ) -> bool | str | None:
         """A boolean, or (when allowed) an expression that evaluates to one."""
         if isinstance(node, Scalar) and isinstance(node.value, bool):
             return node.value
         if expressions and self.is_expression(node):
             assert isinstance(node, Scalar) and isinstance(node.value, str)
-            self.check_template(node, node.value, where)
+            self.check_template(node, node.value, where, place=place)
             return node.value
         allowed = "true, false or an expression" if expressions else "true or false"
         self.error(node, f"{where} must be {allowed}, not {describe(node)}")
@@ -223,6 +225,7 @@ class Reader:
         integer: bool = False,
         minimum: float | None = None,
         expressions: bool = True,
+        place: str | None = None,
     ) -> float | int | str | None:
         """A number, or (when allowed) an expression that evaluates to one."""
         if isinstance(node, Scalar):
@@ -244,7 +247,7 @@ class Reader:
                 return int(value) if integer else value
             if expressions and self.is_expression(node):
                 assert isinstance(value, str)
-                self.check_template(node, value, where)
+                self.check_template(node, value, where, place=place)
                 return value
         kind = "a whole number" if integer else "a number"
         if expressions:
