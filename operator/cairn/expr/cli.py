@@ -38,9 +38,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--status",
-        choices=("success", "failure", "cancelled"),
+        choices=("success", "failure", "cancelled", "skipped"),
         default="success",
-        help="what success()/failure()/cancelled() see (default: success)",
+        help="what success()/failure()/cancelled() see; skipped makes all three false "
+        "(default: success)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
