@@ -330,11 +330,13 @@ def full_state() -> WorkflowState:
                     "x": "fail_fast",
                     "k": claim,
                     "o": {"artifact": "build.tar"},
+                    "z": 4,
                     "st": [{"n": "Run make", "i": "make", "c": "success", "o": "failure"}],
                 }
             },
             "m": {"build": [{"python": "3.11", "extra": {"nested": [1, 2]}}]},
             "n": {"running": 1, "completed": 2},
+            "z": 4,
             "w": later,
             "ab": {"n": 3, "l": ["callback:stale", "job:unknown"]},
         }
