@@ -42,7 +42,7 @@ def aggregate(tx: Tx, job_id: str) -> tuple[JobConclusion | None, dict[str, str]
         result = "success"
     finished = sorted(
         (i for i, state in zip(instance_ids, states, strict=True) if state.outputs),
-        key=lambda i: (tx.jobs[i].completed_at, tx.index.position[i]),
+        key=lambda i: tx.jobs[i].output_order or 0,
     )
     outputs: dict[str, str] = {}
     for instance_id in finished:

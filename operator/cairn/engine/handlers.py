@@ -74,7 +74,7 @@ def on_job_completed(tx: Tx, event: JobCompleted) -> None:
     if state is None:
         return
     if state.completed:
-        tx.absorb(f"completed:duplicate:{result.instance_id}@{result.attempt}")
+        tx.absorb(f"completed:already_concluded:{result.instance_id}@{result.attempt}")
         return
     conclusion = result.conclusion
     reason = result.reason
@@ -196,19 +196,19 @@ def on_rerun_requested(tx: Tx, event: RerunRequested) -> None:
         run_attempt=workflow["run_attempt"] + 1,
         deadline=tx.after(tx.run.limits.max_run_minutes),
     )
-    target_jobs = {tx.job_id(t) for t in targets}
-    for instance_id in targets:
-        scheduler.reset(tx, instance_id, new_attempt=True)
     downstream: set[str] = set()
-    for job_id in target_jobs:
+    for job_id in {tx.job_id(t) for t in targets}:
         downstream.update(tx.graph.descendants(job_id))
+    for instance_id in targets:
+        if tx.job_id(instance_id) not in downstream:
+            scheduler.reset(tx, instance_id, new_attempt=True)
+    # Dependents run again whole; a dynamic matrix among them is evaluated again.
     for job_id in sorted(downstream, key=tx.graph.order.__getitem__):
         if job_id in tx.matrices:
             scheduler.collapse(tx, job_id, new_attempt=True)
             continue
         for instance_id in tx.instances_of(job_id):
-            if instance_id not in targets:
-                scheduler.reset(tx, instance_id, new_attempt=True)
+            scheduler.reset(tx, instance_id, new_attempt=True)
     tx.index.upstream.clear()
     scheduler.start_workflow(tx)
 

@@ -316,6 +316,9 @@ def finish(
     old = tx.jobs[instance_id]
     if old.claim is not None:
         tx.emit(ReleaseConcurrency(key=old.claim.key, group=old.claim.group))
+    order = None
+    if outputs:
+        order = tx.workflow["output_order"] = tx.workflow["output_order"] + 1
     new = JobState(
         phase="completed",
         conclusion=conclusion,
@@ -326,6 +329,7 @@ def finish(
         completed_at=tx.now,
         continue_on_error=old.continue_on_error,
         outputs=outputs or {},
+        output_order=order,
         steps=steps,
     )
     tx.put(instance_id, new)

@@ -82,6 +82,9 @@ class JobState(_State):
     cancel: str | None = Field(default=None, alias="x")
     claim: ConcurrencyClaim | None = Field(default=None, alias="k")
     outputs: dict[str, str] = Field(default_factory=dict, alias="o")
+    #: order in which instances with outputs completed (a matrix job's outputs
+    #: combine in completion order, later values winning)
+    output_order: int | None = Field(default=None, alias="z")
     steps: tuple[StepSummary, ...] = Field(default=(), alias="st")
 
     @property
@@ -140,6 +143,8 @@ class WorkflowState(_State):
     matrices: dict[str, list[dict[str, Any]]] = Field(default_factory=dict, alias="m")
     #: number of instances per phase and per conclusion (printer columns)
     counts: dict[str, int] = Field(default_factory=dict, alias="n")
+    #: the last ``output_order`` given out
+    output_order: int = Field(default=0, alias="z")
     #: the wake last announced with ScheduleWake: adapters re-arm it on restart
     wake: datetime | None = Field(default=None, alias="w")
     absorbed: Absorbed = Field(default_factory=Absorbed, alias="ab")

@@ -42,6 +42,7 @@ class Tx:
             "deadline": state.deadline,
             "claim": state.claim,
             "wake": state.wake,
+            "output_order": state.output_order,
         }
         self.absorbed: Absorbed = state.absorbed
         self.actions: list[Action] = []
