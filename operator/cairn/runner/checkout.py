@@ -88,8 +88,10 @@ def _flag(value: str | None, default: bool) -> bool:
 
 def _fetch_depth(value: str | None) -> int:
     # actions/checkout: Math.floor(Number(input || '1')), NaN or < 0 means 0
+    if value is None or not value.strip():
+        return 1
     try:
-        depth = int(float(value)) if value not in (None, "") else 1  # type: ignore[arg-type]
+        depth = int(float(value))
     except ValueError:
         return 0
     return max(depth, 0)
@@ -246,12 +248,15 @@ class Checkout:
     async def _fetch(self, cwd: Path, target: _Target, depth: int, tags: bool) -> None:
         # a local source must serve commits that are not branch tips
         base = ["-c", "uploadpack.allowAnySHA1InWant=true", "-c", "protocol.version=2", "fetch"]
-        base += ["--prune", "--no-recurse-submodules", "--quiet"]
+        base += ["--prune", "--no-recurse-submodules"]
         if depth > 0:
             args = [*base, f"--depth={depth}"]
             if not tags:
                 args.append("--no-tags")
-            await self._run([*args, "origin", *self._refspecs(target)], cwd)
+            # a short name that matches nothing fails here; _switch says so
+            await self._run(
+                [*args, "origin", *self._refspecs(target)], cwd, check=target.kind != "name"
+            )
             return
         shallow = await self._run(["rev-parse", "--is-shallow-repository"], cwd, check=False)
         args = [*base, "--tags"]

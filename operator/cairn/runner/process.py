@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cairn.runner.settings import RunnerSettings
 
@@ -76,10 +76,12 @@ class _LinePump:
         self._max_line = max_line
 
     def _deliver(self, raw: bytes) -> None:
-        line = raw.decode("utf-8", errors="replace")
-        if line.endswith("\r"):
-            line = line[:-1]
-        self.on_line(line)
+        # one endless line is delivered in pieces so it cannot exhaust memory
+        for start in range(0, max(len(raw), 1), self._max_line):
+            line = raw[start : start + self._max_line].decode("utf-8", errors="replace")
+            if line.endswith("\r"):
+                line = line[:-1]
+            self.on_line(line)
 
     async def run(self) -> None:
         buffer = bytearray()
@@ -94,9 +96,10 @@ class _LinePump:
                     break
                 self._deliver(bytes(buffer[:newline]))
                 del buffer[: newline + 1]
-            while len(buffer) > self._max_line:
-                self._deliver(bytes(buffer[: self._max_line]))
-                del buffer[: self._max_line]
+            if len(buffer) > self._max_line:
+                whole = len(buffer) - len(buffer) % self._max_line
+                self._deliver(bytes(buffer[:whole]))
+                del buffer[:whole]
         if buffer:
             self._deliver(bytes(buffer))
 
@@ -271,9 +274,8 @@ async def run_process(
     stopped = asyncio.create_task(stop.wait())
     interrupted: Interruption | None = None
     try:
-        done, _ = await asyncio.wait(
-            {child.exited, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
+        waiters: set[asyncio.Future[Any]] = {child.exited, stopped}
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if child.exited not in done:
             interrupted = "stopped" if stopped in done else "timed_out"
             await terminate_group(child, settings)
