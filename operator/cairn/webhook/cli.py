@@ -89,16 +89,18 @@ def build_config(args: argparse.Namespace) -> ReceiverConfig:
         data = from_file.model_dump(by_alias=True)
         rules = [rule.model_dump(by_alias=True) for rule in from_file.repositories]
     rules += [rule_from_flag(flag) for flag in args.repository]
-    if not rules:
-        raise ConfigError(
-            "no repository may start runs: give --config FILE or --repository OWNER/NAME=NAMESPACE"
-        )
     data["repositories"] = rules
     if args.pull_request_types:
         data["pullRequestTypes"] = [t.strip() for t in args.pull_request_types.split(",")]
     if args.callback_namespace:
         data["callbackNamespaces"] = list(args.callback_namespace)
-    return parse_config(data, "--config/flags")
+    config = parse_config(data, "--config/flags")
+    if not config.namespaces:
+        raise ConfigError(
+            "nothing to serve: give repositories (--config FILE or --repository"
+            " OWNER/NAME=NAMESPACE) or --callback-namespace for callbacks only"
+        )
+    return config
 
 
 def main(args: argparse.Namespace) -> int:

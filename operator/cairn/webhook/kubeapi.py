@@ -198,3 +198,11 @@ class KubeCluster:
         # resourceVersion in a merge patch is a precondition: the API answers 409 if it moved
         patch = {"metadata": {"resourceVersion": resource_version, "annotations": annotations}}
         return await self.client.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+
+
+#: (API group, resource, verbs) the receiver uses; ``manifests/webhook.yaml`` grants
+#: exactly these (a unit test compares them), so its RBAC stays least-privilege
+RECEIVER_PERMISSIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (GROUP, CIRUN_PLURAL, ("create",)),
+    (GROUP, CIWORKFLOW_PLURAL, ("list", "patch")),
+)

@@ -138,7 +138,7 @@ def test_flags_configure_small_setups_and_extend_a_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ((), "no repository may start runs"),
+        ((), "nothing to serve"),
         (("--repository", "octo-org/hello"), "expected OWNER/NAME=NAMESPACE"),
         (("--repository", "a/b=ci", "--repository", "a/b=ci2"), "configured twice"),
     ],
