@@ -37,20 +37,24 @@ class ProcessOutcome:
     interrupted: Interruption | None = None
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether a live (non-zombie) process is in group ``pgid``.
+def _live_groups(candidates: set[int]) -> set[int]:
+    """Which of ``candidates`` still hold a live (non-zombie) process.
 
     Zombies count as gone: when the runner is PID 1 of a pod, orphans
     re-parented to it are never reaped, yet they run nothing."""
     proc = Path("/proc")
     if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        alive = set()
+        for pgid in candidates:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                continue
+            except PermissionError:
+                pass
+            alive.add(pgid)
+        return alive
+    found: set[int] = set()
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -59,9 +63,15 @@ def _group_alive(pgid: int) -> bool:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(pgid):
-            return True
-    return False
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) in candidates:
+            found.add(int(fields[2]))
+            if found == candidates:
+                break
+    return found
+
+
+def _group_alive(pgid: int) -> bool:
+    return bool(_live_groups({pgid}))
 
 
 class _LinePump:
@@ -205,7 +215,8 @@ class ProcessGroups:
         self._pumps.append(task)
 
     def alive(self) -> list[int]:
-        return [pgid for pgid in self._groups if _group_alive(pgid)]
+        live = _live_groups(set(self._groups)) if self._groups else set()
+        return [pgid for pgid in self._groups if pgid in live]
 
     async def cleanup(self, settings: RunnerSettings) -> list[int]:
         """End every process still running in the job's groups; returns the
@@ -215,11 +226,10 @@ class ProcessGroups:
             _signal_group(pgid, signal.SIGTERM)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.sigterm_grace
-        while any(_group_alive(p) for p in leftover) and loop.time() < deadline:
+        while leftover and _live_groups(set(leftover)) and loop.time() < deadline:
             await asyncio.sleep(_POLL_SECONDS)
-        for pgid in leftover:
-            if _group_alive(pgid):
-                _signal_group(pgid, signal.SIGKILL)
+        for pgid in _live_groups(set(leftover)) if leftover else ():
+            _signal_group(pgid, signal.SIGKILL)
         # the pumps see end-of-file once the writers are gone
         if self._pumps:
             _, pending = await asyncio.wait(self._pumps, timeout=settings.output_drain_timeout)
