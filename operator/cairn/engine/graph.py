@@ -18,6 +18,7 @@ from cairn.workflow.model import Job, JobInstance, Plan
 
 @dataclass
 class Graph:
+    plan: Plan
     jobs: Mapping[str, Job]
     #: job id -> its instances in plan order (a dynamic matrix job: its placeholder)
     instances_by_job: dict[str, tuple[JobInstance, ...]]
@@ -86,6 +87,7 @@ def build_graph(plan: Plan) -> Graph:
             dependents[need].append(job_id)
     order = _topological_order(jobs)
     return Graph(
+        plan=plan,
         jobs=jobs,
         instances_by_job={job_id: tuple(items) for job_id, items in by_job.items()},
         dependents={job_id: tuple(items) for job_id, items in dependents.items()},

@@ -57,7 +57,8 @@ def on_job_started(tx: Tx, event: JobStarted) -> None:
     if state is None:
         return
     if state.phase != "queued":
-        tx.absorb(f"started:duplicate:{event.instance_id}@{event.attempt}")
+        what = "already_concluded" if state.completed else "duplicate"
+        tx.absorb(f"started:{what}:{event.instance_id}@{event.attempt}")
         return
     deadline = tx.after(scheduler.timeout_of(tx, event.instance_id))
     if state.cancel is not None and state.deadline is not None:

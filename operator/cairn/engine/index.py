@@ -33,6 +33,8 @@ def outputs_size(outputs: dict[str, str]) -> int:
 class Index:
     def __init__(self, graph: Graph, state: WorkflowState) -> None:
         self.graph = graph
+        #: the state this index describes; any other state rebuilds its own
+        self.owner: WorkflowState = state
         #: job id -> instance ids, in matrix order (expanded dynamic matrices included)
         self.instances: dict[str, list[str]] = {}
         self.instance: dict[str, JobInstance] = {}

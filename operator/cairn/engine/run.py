@@ -65,6 +65,8 @@ class WorkflowRun(_Spec):
 
     def graph(self) -> Graph:
         """The plan's DAG, indexed once (InvalidRunError if inconsistent)."""
-        if self._graph is None:
+        # A copy made with model_copy(update={"plan": ...}) must not reuse the
+        # graph of the original's plan.
+        if self._graph is None or self._graph.plan is not self.plan:
             self._graph = build_graph(self.plan)
         return self._graph

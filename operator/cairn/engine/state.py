@@ -152,6 +152,14 @@ class WorkflowState(_State):
     #: derived indexes travelling with the newest state (see index.py)
     _index: Any = PrivateAttr(default=None)
 
+    def __eq__(self, other: object) -> bool:
+        # The derived index is a cache, not part of the value.
+        if not isinstance(other, WorkflowState):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
     def to_dict(self) -> dict[str, Any]:
         """The compact JSON-ready form (aliases, defaults left out)."""
         return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)

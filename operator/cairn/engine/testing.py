@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from cairn.engine.actions import (
     AcquireConcurrency,
@@ -46,6 +46,8 @@ from cairn.engine.run import RunLimits, WorkflowRun
 from cairn.engine.state import JobState, WorkflowState
 from cairn.workflow import compile_plan, parse_workflow
 from cairn.workflow.model import Plan
+
+ResultConclusion = Literal["success", "failure", "cancelled"]
 
 #: The fake clock's default start.
 EPOCH = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -152,7 +154,7 @@ class EngineHarness:
     def complete(
         self,
         instance_id: str,
-        conclusion: str = "success",
+        conclusion: ResultConclusion = "success",
         *,
         outputs: Mapping[str, str] | None = None,
         steps: Iterable[StepResult] = (),
@@ -169,7 +171,7 @@ class EngineHarness:
     @staticmethod
     def result_event(
         spec: JobSpec,
-        conclusion: str = "success",
+        conclusion: ResultConclusion = "success",
         outputs: Mapping[str, str] | None = None,
         steps: Iterable[StepResult] = (),
         reason: str | None = None,
@@ -177,7 +179,7 @@ class EngineHarness:
         result = JobResult(
             instance_id=spec.instance_id,
             attempt=spec.attempt,
-            conclusion=conclusion,  # type: ignore[arg-type]
+            conclusion=conclusion,
             outputs=dict(outputs or {}),
             steps=tuple(steps),
             reason=reason,
@@ -208,7 +210,10 @@ class EngineHarness:
         self.state = WorkflowState.from_json(self.state.to_json())
 
     def run_to_end(
-        self, outcome: Callable[[JobSpec], str] = lambda spec: "success", *, limit: int = 100_000
+        self,
+        outcome: Callable[[JobSpec], ResultConclusion] = lambda spec: "success",
+        *,
+        limit: int = 100_000,
     ) -> WorkflowState:
         """Complete live sandboxes (in id order) with ``outcome`` until the run ends."""
         for _ in range(limit):

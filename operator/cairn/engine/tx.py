@@ -24,9 +24,17 @@ class Tx:
         self.graph: Graph = run.graph()
         self.now = now
         index = state._index
-        # The index moves to the new state; the old state rebuilds one if reused.
+        # The index moves to the new state; the old state rebuilds one if it is
+        # decided again. A copy of a state (model_copy) shares the reference but
+        # is not the index's owner, so it builds its own.
         state._index = None
-        self.index: Index = index if isinstance(index, Index) else Index(self.graph, state)
+        if (
+            not isinstance(index, Index)
+            or index.owner is not state
+            or index.graph is not self.graph
+        ):
+            index = Index(self.graph, state)
+        self.index: Index = index
         self.jobs: dict[str, JobState] = dict(state.jobs)
         self.counts: dict[str, int] = dict(state.counts)
         self.matrices: dict[str, list[dict[str, Any]]] = state.matrices
@@ -137,4 +145,5 @@ class Tx:
             **fields,
         )
         state._index = self.index
+        self.index.owner = state
         return state

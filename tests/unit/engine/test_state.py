@@ -1,0 +1,168 @@
+"""The checkpoint document, the run spec, and bad input to the engine."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from cairn.engine import (
+    CheckpointError,
+    InvalidEventError,
+    InvalidRunError,
+    InvalidTimeError,
+    WorkflowRun,
+    WorkflowState,
+    callback_token,
+    decide,
+    initial_state,
+    parse_event,
+    token_matches,
+)
+from cairn.engine.jobspec import StepResult
+from cairn.engine.testing import EPOCH, TEST_SEED, EngineHarness, make_run
+from cairn.workflow.model import JobInstance, Plan
+
+WORKFLOW = """
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        os: [ubuntu-latest, macos-latest]
+    steps: [{run: make}]
+  test:
+    needs: build
+    runs-on: ubuntu-latest
+    steps: [{run: make test}]
+"""
+
+
+def test_the_checkpoint_round_trips_through_json_mid_run() -> None:
+    h = EngineHarness(make_run(WORKFLOW))
+    h.start("build.0")
+    h.fail("build.1", outputs={"k": "v"})
+    text = h.state.to_json()
+    reloaded = WorkflowState.from_json(text)
+    assert reloaded == h.state
+    assert reloaded.to_json() == text
+    assert WorkflowState.from_dict(h.state.to_dict()) == h.state
+
+
+def test_a_reloaded_checkpoint_decides_exactly_like_the_live_one() -> None:
+    live = EngineHarness(make_run(WORKFLOW))
+    crashed = EngineHarness(make_run(WORKFLOW))
+    crashed.crash()
+    for h in (live, crashed):
+        h.complete("build.0")
+        h.crash() if h is crashed else None
+        h.complete("build.1")
+    assert live.state == crashed.state
+    assert [s.instance_id for s in live.started] == [s.instance_id for s in crashed.started]
+
+
+def test_the_checkpoint_leaves_out_defaults_and_uses_short_keys() -> None:
+    h = EngineHarness(make_run(WORKFLOW))
+    data = json.loads(h.state.to_json())
+    assert data["j"]["test"] == {"p": "waiting", "w": "needs"}
+    assert set(data["j"]["build.0"]) == {"p", "t", "d", "q"}
+    steps = [
+        StepResult(name="Run make", outcome="success", conclusion="success"),
+        StepResult(name="Lint", id="lint", outcome="failure", conclusion="success"),
+    ]
+    h.complete("build.0", steps=steps)
+    assert json.loads(h.state.to_json())["j"]["build.0"]["st"] == [
+        {"n": "Run make"},
+        {"n": "Lint", "i": "lint", "o": "failure"},
+    ]
+
+
+def test_counts_follow_every_transition() -> None:
+    h = EngineHarness(make_run(WORKFLOW))
+    assert h.state.counts == {"queued": 2, "waiting": 1}
+    h.complete("build.0")
+    h.fail("build.1")
+    assert h.state.counts == {"completed": 3, "success": 1, "failure": 1, "skipped": 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "checkpoint is not JSON"),
+        ("[]", "a checkpoint is a JSON object, not list"),
+        ('{"v": 99}', "checkpoint version 99 is not supported"),
+        ('{"ct": "yesterday"}', "malformed checkpoint: ct: "),
+    ],
+)
+def test_a_bad_checkpoint_is_refused_with_the_reason(text: str, message: str) -> None:
+    with pytest.raises(CheckpointError, match=message):
+        WorkflowState.from_json(text)
+
+
+def test_a_checkpoint_of_another_plan_is_refused() -> None:
+    other = make_run("on: push\njobs:\n  lint:\n    runs-on: x\n    steps: [{run: l}]\n")
+    state = initial_state(other, EPOCH)
+    reloaded = WorkflowState.from_json(state.to_json())
+    with pytest.raises(CheckpointError, match="does not belong to this run's plan"):
+        decide(make_run(WORKFLOW), reloaded, [], EPOCH)
+
+
+def test_naive_times_are_refused() -> None:
+    run = make_run(WORKFLOW)
+    with pytest.raises(InvalidTimeError, match="timezone-aware"):
+        initial_state(run, datetime(2026, 1, 1))
+    with pytest.raises(InvalidTimeError):
+        decide(run, initial_state(run, EPOCH), [], datetime(2026, 1, 1))
+
+
+def test_things_that_are_not_events_are_refused() -> None:
+    run = make_run(WORKFLOW)
+    with pytest.raises(InvalidEventError, match="not an engine event: dict"):
+        decide(run, initial_state(run, EPOCH), [{"kind": "job_started"}], EPOCH)  # type: ignore[list-item]
+
+
+def test_events_parse_from_json() -> None:
+    event = parse_event('{"kind": "cancel_requested", "instance_id": "build.0"}')
+    assert event.kind == "cancel_requested"
+    with pytest.raises(InvalidEventError, match="unknown event kind 'explode'"):
+        parse_event({"kind": "explode"})
+    with pytest.raises(InvalidEventError, match="malformed job_started event: attempt: "):
+        parse_event({"kind": "job_started", "instance_id": "a", "attempt": "x", "token": "t"})
+    with pytest.raises(InvalidEventError, match="event is not JSON"):
+        parse_event("{")
+
+
+def test_an_inconsistent_plan_is_refused() -> None:
+    run = make_run(WORKFLOW)
+    broken = Plan(
+        workflow=run.plan.workflow,
+        instances=(*run.plan.instances, JobInstance(id="build.0", job_id="build", name="build")),
+    )
+    bad = run.model_copy(update={"plan": broken})
+    with pytest.raises(InvalidRunError, match=r"plan lists instance 'build\.0' twice"):
+        initial_state(bad, EPOCH)
+
+
+def test_a_cycle_is_refused() -> None:
+    run = make_run(WORKFLOW)
+    workflow = run.plan.workflow
+    jobs = dict(workflow.jobs)
+    jobs["build"] = jobs["build"].model_copy(update={"needs": ("test",)})
+    instances = tuple(
+        i.model_copy(update={"needs": jobs[i.job_id].needs}) for i in run.plan.instances
+    )
+    plan = Plan(workflow=workflow.model_copy(update={"jobs": jobs}), instances=instances)
+    with pytest.raises(InvalidRunError, match=r"the jobs \['build', 'test'\] depend on each other"):
+        initial_state(WorkflowRun(name="r", plan=plan, token_seed=TEST_SEED), EPOCH)
+
+
+def test_tokens_are_deterministic_unguessable_and_fit_an_annotation_name() -> None:
+    token = callback_token(TEST_SEED, "build.0", 1)
+    assert token == callback_token(TEST_SEED, "build.0", 1)
+    assert len(token) == 22
+    assert token != callback_token(TEST_SEED, "build.0", 2)
+    assert token != callback_token("another-seed-0123456789", "build.0", 1)
+    assert token_matches(TEST_SEED, "build.0", 1, token)
+    assert not token_matches(TEST_SEED, "build.1", 1, token)
