@@ -109,8 +109,8 @@ def test_kopf_operator_runs_end_to_end_against_the_emulator(kubeapi: KubeApiEmul
             "a resumed watch must not relist"
         )
 
-        # After a compaction the resume gets 410 Gone inside the stream; Kopf relists and carries on.
-        # (An unrelated write first, so the history is compacted past Kopf's last widget version.)
+        # After a compaction the resume gets 410 Gone inside the stream; Kopf relists, carries on.
+        # (An unrelated write first, so the history is compacted past Kopf's last widget.)
         kubeapi.create("configmaps", {"metadata": {"name": "unrelated"}}, NS)
         kubeapi.compact()
         kubeapi.drop_watches(WIDGETS)
@@ -118,7 +118,7 @@ def test_kopf_operator_runs_end_to_end_against_the_emulator(kubeapi: KubeApiEmul
         kubeapi.wait_for(WIDGETS, "w3", NS, predicate=_phase("Ready"), timeout=TIMEOUT)
         assert kubeapi.request_count("list", WIDGETS) == lists_before + 1
 
-        # Delete: Kopf's finalizer holds the object until the delete handler ran; GC takes the child.
+        # Delete: Kopf's finalizer holds the object until its handler ran; GC takes the child.
         kubeapi.delete(WIDGETS, "w2", NS)
         kubeapi.wait_for(WIDGETS, "w2", NS, predicate=lambda o: o is None, timeout=TIMEOUT)
         kubeapi.wait_for(

@@ -175,7 +175,8 @@ def _check_config_data(
             if not _CONFIG_KEY.match(key):
                 problems.add(
                     f"{field}[{key}]",
-                    "Invalid value: a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                    "Invalid value: a valid config key must consist of alphanumeric characters, "
+                    "'-', '_' or '.'",
                 )
             raw = str(value)
             total += len(key) + (
@@ -260,7 +261,8 @@ def check_events_v1(rt: ResourceType, obj: Mapping[str, Any]) -> None:
     if obj.get("type") not in ("Normal", "Warning"):
         problems.add(
             "type",
-            f'Unsupported value: {json.dumps(obj.get("type"))}: supported values: "Normal", "Warning"',
+            f"Unsupported value: {json.dumps(obj.get('type'))}: "
+            'supported values: "Normal", "Warning"',
         )
     if len(str(obj.get("note") or "").encode()) > 1024:
         problems.add("note", "Too long: must have at most 1024 bytes")

@@ -20,6 +20,7 @@ failures.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import queue
 import threading
@@ -135,7 +136,7 @@ class KubeApiEmulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
         await site.start()
-        server = site._server  # noqa: SLF001  # aiohttp exposes the bound port only here
+        server = site._server  # aiohttp exposes the bound port only here
         assert server is not None
         self._port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self.server.server_address = f"{self.host}:{self._port}"
@@ -174,7 +175,7 @@ class KubeApiEmulator:
         return f"http://{self.host}:{self.port}"
 
     @property
-    def errors(self) -> list[str]:
+    def errors(self) -> builtins.list[str]:
         """Tracebacks of crashes inside the emulator: a passing test leaves this empty."""
         return list(self.server.errors)
 
@@ -243,7 +244,7 @@ class KubeApiEmulator:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         rt = self.resource(resource)
         items, _, _, _ = self.store.list(
             rt,
@@ -299,10 +300,12 @@ class KubeApiEmulator:
         )
         return copy.deepcopy(obj)
 
-    def apply_manifest(self, manifest: Mapping[str, Any] | Path | str) -> list[dict[str, Any]]:
+    def apply_manifest(
+        self, manifest: Mapping[str, Any] | Path | str
+    ) -> builtins.list[dict[str, Any]]:
         """Create every document of a YAML file/string (or one dict); return what was stored."""
         if isinstance(manifest, Mapping):
-            documents: list[Any] = [manifest]
+            documents: builtins.list[Any] = [manifest]
         else:
             text = manifest.read_text() if isinstance(manifest, Path) else manifest
             documents = [d for d in yaml.safe_load_all(text) if d]
@@ -323,7 +326,7 @@ class KubeApiEmulator:
             )
         return created
 
-    def register_crd(self, crd: Mapping[str, Any] | Path | str) -> list[ResourceType]:
+    def register_crd(self, crd: Mapping[str, Any] | Path | str) -> builtins.list[ResourceType]:
         """Create CustomResourceDefinition(s); return the resource types now served."""
         stored = self.apply_manifest(crd)
         types = []
@@ -405,7 +408,7 @@ class KubeApiEmulator:
         since: int | None = None,
         timeout: float = 10.0,
     ) -> Iterator[ObjectChange]:
-        """Blocking twin of ``changes``; raises ``WaitTimeout`` when nothing comes for ``timeout`` s."""
+        """Blocking twin of ``changes``; ``WaitTimeout`` when nothing comes for ``timeout`` s."""
         rt = self.resource(resource)
         sink = ThreadSink()
         sub = self._subscribe(rt, namespace, label_selector, field_selector, since, sink)
@@ -447,7 +450,7 @@ class KubeApiEmulator:
                     item = sink.queue.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
                     raise WaitTimeout(
-                        f"{rt.group_resource} {namespace + '/' if namespace else ''}{name} did not reach the "
+                        f"{rt.group_resource} {_where(namespace, name)} did not reach the "
                         f"expected state within {timeout}s; last seen: {_brief(state)}"
                     ) from None
                 if isinstance(item, WatchEvent):
@@ -482,7 +485,7 @@ class KubeApiEmulator:
             return copy.deepcopy(state)
         except TimeoutError:
             raise WaitTimeout(
-                f"{rt.group_resource} {namespace + '/' if namespace else ''}{name} did not reach the "
+                f"{rt.group_resource} {_where(namespace, name)} did not reach the "
                 f"expected state within {timeout}s; last seen: {_brief(state)}"
             ) from None
         finally:
@@ -491,12 +494,12 @@ class KubeApiEmulator:
     def wait_until(
         self,
         resource: str,
-        condition: Callable[[list[dict[str, Any]]], bool],
+        condition: Callable[[builtins.list[dict[str, Any]]], bool],
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
         timeout: float = 10.0,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """Block until ``condition(all matching objects)`` holds; re-checked after each change."""
         rt = self.resource(resource)
         sink = ThreadSink()
@@ -540,7 +543,7 @@ class KubeApiEmulator:
     def reset_request_counts(self) -> None:
         self.requests.reset()
 
-    def recent_requests(self) -> list[RequestRecord]:
+    def recent_requests(self) -> builtins.list[RequestRecord]:
         return self.requests.records()
 
     # --- faults and connections -------------------------------------------------------------
@@ -561,7 +564,7 @@ class KubeApiEmulator:
             raise EmulatorUsageError("times must be at least 1")
         self.server.faults.append(FaultRule(verb, resource, namespace, name, code, message, times))
 
-    def active_watches(self, resource: str | None = None) -> list[ActiveWatch]:
+    def active_watches(self, resource: str | None = None) -> builtins.list[ActiveWatch]:
         storage = self.resource(resource).storage if resource else None
         return [w for w in list(self.server.watches) if storage is None or w.rt.storage == storage]
 
@@ -580,7 +583,7 @@ class KubeApiEmulator:
 
     def wait_for_watches(
         self, resource: str, count: int = 1, *, timeout: float = 10.0
-    ) -> list[ActiveWatch]:
+    ) -> builtins.list[ActiveWatch]:
         """Block until at least ``count`` watch streams of ``resource`` are open."""
         deadline = time.monotonic() + timeout
         with self._watch_changed:
@@ -600,6 +603,10 @@ class KubeApiEmulator:
     def compact(self) -> int:
         """Drop the change history: a watch resuming from an older resourceVersion gets 410 Gone."""
         return self.store.compact()
+
+
+def _where(namespace: str | None, name: str) -> str:
+    return f"{namespace}/{name}" if namespace else name
 
 
 def _brief(obj: Mapping[str, Any] | None) -> str:

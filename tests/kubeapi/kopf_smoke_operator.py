@@ -10,7 +10,7 @@ a ``cairn.dev/`` annotation, and a ``cairn.dev/`` finalizer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import kubernetes
@@ -62,12 +62,13 @@ def create_widget(
     body: kopf.Body,
     spec: kopf.Spec,
     name: str,
-    namespace: str,
+    namespace: str | None,
     meta: kopf.Meta,
     patch: kopf.Patch,
-    memo: kopf.Memo,
+    memo: Any,
     **_: Any,
 ) -> None:
+    assert namespace is not None  # Widgets are namespaced
     cm: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -77,7 +78,8 @@ def create_widget(
     kopf.adopt(cm, owner=body)
     core = kubernetes.client.CoreV1Api(memo.api)
     try:
-        core.create_namespaced_config_map(namespace, cm)
+        # The client accepts plain dicts at runtime; its annotations only name the models.
+        core.create_namespaced_config_map(namespace, cast(Any, cm))
     except kubernetes.client.ApiException as e:
         if e.status != 409:  # AlreadyExists: a retried handler already made it
             raise
@@ -90,26 +92,27 @@ def create_widget(
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec.message", registry=registry)
 def message_changed(
     name: str,
-    namespace: str,
-    new: str,
+    namespace: str | None,
+    new: Any,
     meta: kopf.Meta,
     patch: kopf.Patch,
-    memo: kopf.Memo,
+    memo: Any,
     **_: Any,
 ) -> None:
+    assert namespace is not None
     core = kubernetes.client.CoreV1Api(memo.api)
     core.patch_namespaced_config_map(configmap_name(name), namespace, {"data": {"message": new}})
     patch.status["observedGeneration"] = meta["generation"]
 
 
 @kopf.on.event("", "v1", "configmaps", labels={OWNER_LABEL: kopf.PRESENT}, registry=registry)
-def configmap_event(type: str, body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    if type != "DELETED":
+def configmap_event(type: str, body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
+    if type != "DELETED" or namespace is None:
         return
     owner = body["metadata"]["labels"][OWNER_LABEL]
     custom = kubernetes.client.CustomObjectsApi(memo.api)
     try:
-        widget = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, owner)
+        widget: Any = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, owner)
         if widget["metadata"].get("deletionTimestamp"):
             return  # the ConfigMap went with its owner
         lost = int(widget.get("status", {}).get("lostConfigMaps", 0)) + 1

@@ -66,7 +66,8 @@ def _refuse_strategic_directives(patch: Any, where: str) -> None:
         for key, value in patch.items():
             if key.startswith("$"):
                 raise BadRequest(
-                    f"strategic merge patch directive {key!r} at {where or '/'} is not supported by "
+                    f"strategic merge patch directive {key!r} at {where or '/'} is not "
+                    "supported by "
                     "the Cairn API emulator (strategic merge is applied as a JSON merge patch)"
                 )
             _refuse_strategic_directives(value, f"{where}/{key}")

@@ -112,7 +112,7 @@ class RequestLog:
         (``jobs.batch``, ``ciworkflows.cairn.dev``). ``subresource=None`` counts
         only requests to the object itself; the default counts all.
         """
-        plural, group = (resource.split(".", 1) + [None])[:2] if resource else (None, None)
+        plural, group = [*resource.split(".", 1), None][:2] if resource else (None, None)
         total = 0
         with self._lock:
             for (k_verb, k_group, k_res, k_sub, k_ns, k_status, k_path), n in self._counts.items():

@@ -223,7 +223,7 @@ class ResourceRegistry:
         return sorted(own_group, key=lambda rt: version_priority(rt.version))[0]
 
     def resolve(self, name: str) -> ResourceType:
-        """Find a type as kubectl would: ``jobs``, ``jobs.batch``, ``batch/v1/jobs``, ``Job``, ``cm``."""
+        """Find a type as kubectl does: ``jobs``, ``jobs.batch``, ``batch/v1/jobs``, ``Job``."""
         from .errors import EmulatorUsageError
 
         if "/" in name:
@@ -308,7 +308,8 @@ def types_from_crd(crd: Mapping[str, Any]) -> list[ResourceType]:
             )
         elif schema.get("type") != "object":
             problems.append(
-                f'spec.versions[{i}].schema.openAPIV3Schema.type: Required value: must be "object" at the root'
+                f"spec.versions[{i}].schema.openAPIV3Schema.type: Required value: "
+                'must be "object" at the root'
             )
     if problems:
         raise _crd_invalid(name, problems)

@@ -121,56 +121,44 @@ def _validate(
     value: Any, schema: Mapping[str, Any], path: str, problems: list[str], *, root: bool = False
 ) -> None:
     where = path or "<root>"
+
+    def invalid(shown: str, why: str) -> None:
+        problems.append(f"{where}: Invalid value: {shown}: {where} in body {why}")
+
     if value is None:
         if not schema.get("nullable") and not root:
-            problems.append(
-                f'{where}: Invalid value: "null": {where} in body must be of type {schema.get("type", "object")}: "null"'
-            )
+            invalid('"null"', f'must be of type {schema.get("type", "object")}: "null"')
         return
     if schema.get("x-kubernetes-int-or-string"):
         if not (isinstance(value, str) or _type_ok(value, "integer")):
-            problems.append(
-                f"{where}: Invalid value: {_show(value)}: {where} in body must be of type integer or string"
-            )
+            invalid(_show(value), "must be of type integer or string")
         return
     expected = schema.get("type")
     if expected and not _type_ok(value, expected):
-        problems.append(
-            f"{where}: Invalid value: {_show(value)}: {where} in body must be of type {expected}: {_show(type(value).__name__)}"
-        )
+        invalid(_show(value), f"must be of type {expected}: {_show(type(value).__name__)}")
         return
     if "enum" in schema and value not in schema["enum"]:
         allowed = ", ".join(_show(v) for v in schema["enum"])
         problems.append(f"{where}: Unsupported value: {_show(value)}: supported values: {allowed}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
-            problems.append(
-                f"{where}: Invalid value: {value}: {where} in body should be greater than or equal to {schema['minimum']}"
-            )
+            invalid(str(value), f"should be greater than or equal to {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
-            problems.append(
-                f"{where}: Invalid value: {value}: {where} in body should be less than or equal to {schema['maximum']}"
-            )
+            invalid(str(value), f"should be less than or equal to {schema['maximum']}")
     if isinstance(value, str):
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             problems.append(f"{where}: Too long: may not be more than {schema['maxLength']} bytes")
         if "minLength" in schema and len(value) < schema["minLength"]:
-            problems.append(
-                f"{where}: Invalid value: {_show(value)}: {where} in body should be at least {schema['minLength']} chars long"
-            )
+            invalid(_show(value), f"should be at least {schema['minLength']} chars long")
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            problems.append(
-                f"{where}: Invalid value: {_show(value)}: {where} in body should match '{schema['pattern']}'"
-            )
+            invalid(_show(value), f"should match '{schema['pattern']}'")
     if isinstance(value, list):
         if "maxItems" in schema and len(value) > schema["maxItems"]:
             problems.append(
                 f"{where}: Too many: {len(value)}: must have at most {schema['maxItems']} items"
             )
         if "minItems" in schema and len(value) < schema["minItems"]:
-            problems.append(
-                f"{where}: Invalid value: {len(value)}: {where} in body should have at least {schema['minItems']} items"
-            )
+            invalid(str(len(value)), f"should have at least {schema['minItems']} items")
         items = schema.get("items")
         if isinstance(items, Mapping):
             for i, item in enumerate(value):
@@ -180,17 +168,17 @@ def _validate(
         for key in schema.get("required") or ():
             if key not in value:
                 problems.append(f"{_join(path, key)}: Required value")
+        additional = schema.get("additionalProperties")
         for key, item in value.items():
             if root and key in _ROOT_KEPT:
                 continue
             if key in props:
                 _validate(item, props[key], _join(path, key), problems)
-            elif isinstance(schema.get("additionalProperties"), Mapping):
-                _validate(item, schema["additionalProperties"], _join(path, key), problems)
+            elif isinstance(additional, Mapping):
+                _validate(item, additional, _join(path, key), problems)
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            problems.append(
-                f"{where}: Too many: {len(value)}: must have at most {schema['maxProperties']} items"
-            )
+            limit = schema["maxProperties"]
+            problems.append(f"{where}: Too many: {len(value)}: must have at most {limit} items")
 
 
 def _join(path: str, key: str) -> str:

@@ -30,7 +30,10 @@ def label_key_problem(key: str) -> str | None:
     """Why ``key`` is not a valid label/annotation key, or None."""
     prefix, _, name = key.rpartition("/")
     if not _LABEL_KEY.match(key):
-        return "must consist of alphanumerics, '-', '_' or '.', optionally prefixed by a DNS subdomain and '/'"
+        return (
+            "must consist of alphanumerics, '-', '_' or '.', "
+            "optionally prefixed by a DNS subdomain and '/'"
+        )
     if len(name) > 63:
         return "name part must be no more than 63 characters"
     if len(prefix) > 253:
@@ -44,7 +47,10 @@ def label_value_problem(value: object) -> str | None:
     if len(value) > 63:
         return "must be no more than 63 characters"
     if not _LABEL_VALUE.match(value):
-        return "must be empty or consist of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"
+        return (
+            "must be empty or consist of alphanumerics, '-', '_' or '.', "
+            "starting and ending with an alphanumeric"
+        )
     return None
 
 
@@ -90,7 +96,9 @@ class LabelSelector:
 
 
 def _split_top_level(text: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

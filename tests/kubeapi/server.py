@@ -222,7 +222,7 @@ class ApiServer:
             group
         ) or version not in self.store.registry.group_versions(group):
             raise NotFound(
-                f"the server could not find the requested resource (no API {group or 'core'}/{version})"
+                f"the server could not find the requested resource (no {group or 'core'}/{version})"
             )
         if not rest:
             return Route(verb="get", group=group, version=version)
@@ -242,11 +242,13 @@ class ApiServer:
         rt = self.store.registry.get(group, version, plural)
         if rt is None or (namespace is not None and not rt.namespaced):
             raise NotFound(
-                f"the server could not find the requested resource ({plural} in {group or 'core'}/{version})"
+                "the server could not find the requested resource "
+                f"({plural} in {group or 'core'}/{version})"
             )
         if subresource is not None and subresource not in rt.subresources:
             raise NotFound(
-                f"the server could not find the requested resource: the {subresource!r} subresource of "
+                "the server could not find the requested resource: "
+                f"the {subresource!r} subresource of "
                 f"{rt.group_resource} is not served by the Cairn API emulator"
             )
         watching = method == "GET" and request.query.get("watch") in ("true", "1")
@@ -255,7 +257,8 @@ class ApiServer:
         elif method == "POST":
             if name is not None:
                 raise MethodNotAllowed(
-                    f"POST is not allowed on a named {rt.group_resource} URL; POST to the collection"
+                    f"POST is not allowed on a named {rt.group_resource} URL; "
+                    "POST to the collection"
                 )
             if rt.namespaced and namespace is None:
                 raise MethodNotAllowed(f"creating {rt.group_resource} needs a namespace in the URL")
@@ -414,7 +417,8 @@ class ApiServer:
         send_initial = params.get("sendInitialEvents") in ("true", "1")
         if send_initial and (params.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks):
             raise Invalid(
-                "sendInitialEvents requires resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true"
+                "sendInitialEvents requires resourceVersionMatch=NotOlderThan "
+                "and allowWatchBookmarks=true"
             )
         since = params.get("resourceVersion")
         loop = asyncio.get_running_loop()
@@ -428,7 +432,7 @@ class ApiServer:
         except KubeApiError as e:
             if e.code != 410:
                 raise
-            # A too-old resourceVersion is reported inside a successful stream, as the API server does.
+            # A too-old resourceVersion is reported inside a successful stream, like the API server.
             self._record(request, route, 200)
             await response.prepare(request)
             await _write_event(response, {"type": "ERROR", "object": e.status_body()})
@@ -467,7 +471,7 @@ class ApiServer:
             if remaining <= 0 and not ending:
                 if not bookmarks:
                     break
-                # The closing bookmark travels behind every queued event, so its rv is safe to resume from.
+                # The closing bookmark queues behind every pending event: its rv is safe to resume.
                 self.store.bookmark(sub)
                 ending = True
             try:

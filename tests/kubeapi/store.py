@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import copy
 import json
 import random
@@ -148,7 +149,7 @@ class ObjectStore:
         *,
         limit: int = 0,
         continue_token: str | None = None,
-    ) -> tuple[list[dict[str, Any]], int, str, int | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], int, str, int | None]:
         """Matching objects sorted by (namespace, name): items, list rv, continue, remaining."""
         with self.lock:
             list_rv, start = self._rv, None
@@ -263,7 +264,7 @@ class ObjectStore:
             if subs and sub in subs:
                 subs.remove(sub)
 
-    def subscriptions(self, storage: StorageKey | None = None) -> list[Subscription]:
+    def subscriptions(self, storage: StorageKey | None = None) -> builtins.list[Subscription]:
         with self.lock:
             if storage is not None:
                 return list(self._subs.get(storage, ()))
@@ -300,7 +301,8 @@ class ObjectStore:
                 prefix = meta.get("generateName")
                 if not prefix:
                     raise Invalid(
-                        f"{rt.kind} is invalid: metadata.name: Required value: name or generateName is required",
+                        f"{rt.kind} is invalid: metadata.name: Required value: "
+                        "name or generateName is required",
                         group=rt.group,
                         kind=rt.kind,
                     )
@@ -349,7 +351,8 @@ class ObjectStore:
             meta = incoming["metadata"]
             if meta.get("name") not in (None, "", name):
                 raise BadRequest(
-                    f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+                    f"the name of the object ({meta['name']}) does not match "
+                    f"the name on the URL ({name})"
                 )
             meta["name"] = name
             self._settle_namespace(rt, namespace, meta)
@@ -442,7 +445,7 @@ class ObjectStore:
         fields: FieldSelector,
         *,
         propagation: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         with self.lock:
             keys = [key for key, _ in self._matching(rt, namespace, labels, fields)]
             return [self.delete(rt, key[0], key[1], propagation=propagation)[0] for key in keys]
@@ -477,7 +480,8 @@ class ObjectStore:
             crd = self._objects[CRDS.storage].get((None, f"{rt.plural}.{rt.group}"))
             if crd is not None and crd["metadata"].get("deletionTimestamp"):
                 raise MethodNotAllowed(
-                    f"create not allowed while custom resource definition {rt.plural}.{rt.group} is terminating"
+                    "create not allowed while custom resource definition "
+                    f"{rt.plural}.{rt.group} is terminating"
                 )
 
     def _incoming(self, rt: ResourceType, body: Any) -> dict[str, Any]:
@@ -511,7 +515,8 @@ class ObjectStore:
             )
         if meta.get("namespace") not in (None, "", namespace):
             raise BadRequest(
-                "the namespace of the provided object does not match the namespace sent on the request"
+                "the namespace of the provided object does not match "
+                "the namespace sent on the request"
             )
         meta["namespace"] = namespace
         return namespace
@@ -552,9 +557,11 @@ class ObjectStore:
 
     def _check_precondition(self, rt: ResourceType, old: Mapping[str, Any], rv: Any) -> None:
         if rv and str(rv) != old["metadata"]["resourceVersion"]:
+            name = old["metadata"]["name"]
             raise Conflict(
-                f'Operation cannot be fulfilled on {rt.group_resource} "{old["metadata"]["name"]}": '
-                "the object has been modified; please apply your changes to the latest version and try again",
+                f'Operation cannot be fulfilled on {rt.group_resource} "{name}": '
+                "the object has been modified; "
+                "please apply your changes to the latest version and try again",
                 name=old["metadata"]["name"],
                 group=rt.group,
                 kind=rt.plural,
@@ -629,20 +636,24 @@ class ObjectStore:
         if added:
             name = old["metadata"]["name"]
             raise Invalid(
-                f'{rt.kind} "{name}" is invalid: metadata.finalizers: Forbidden: no new finalizers '
-                f"can be added if the object is being deleted, found new finalizers {sorted(added)}",
+                f'{rt.kind} "{name}" is invalid: metadata.finalizers: Forbidden: '
+                "no new finalizers can be added if the object is being deleted, "
+                f"found new finalizers {sorted(added)}",
                 name=name,
                 group=rt.group,
                 kind=rt.kind,
             )
 
-    def _check_crd_storage_free(self, crd: Mapping[str, Any], types: list[ResourceType]) -> None:
+    def _check_crd_storage_free(
+        self, crd: Mapping[str, Any], types: builtins.list[ResourceType]
+    ) -> None:
         storage = types[0].storage if types else _crd_storage(crd)
         taken = [rt for rt in self.registry.of_storage(storage) if not rt.custom]
         if taken:
             raise Invalid(
-                f'CustomResourceDefinition.apiextensions.k8s.io "{crd["metadata"]["name"]}" is invalid: '
-                f"spec.names.plural: {storage[1]}.{storage[0]} is served by a built-in API",
+                f'CustomResourceDefinition.apiextensions.k8s.io "{crd["metadata"]["name"]}" '
+                f"is invalid: spec.names.plural: {storage[1]}.{storage[0]} "
+                "is served by a built-in API",
                 name=crd["metadata"]["name"],
                 group="apiextensions.k8s.io",
                 kind="CustomResourceDefinition",
@@ -747,7 +758,7 @@ class ObjectStore:
     def _write_meta(
         self, storage: StorageKey, key: ObjectKey, mutate: Callable[[dict[str, Any]], None]
     ) -> None:
-        """A server-side metadata change (GC, finalizer release): no admission, no generation bump."""
+        """A server-side metadata change (GC, finalizer release): no admission, same generation."""
         old = self._objects[storage].get(key)
         if old is None:
             return
@@ -815,11 +826,12 @@ class ObjectStore:
         obj = self._objects[storage].get(key)
         if obj is None or not obj["metadata"].get("deletionTimestamp"):
             return
-        if storage == CRDS.storage and not self._objects[_crd_storage(obj)]:
-            if CRD_CLEANUP_FINALIZER in (obj["metadata"].get("finalizers") or []):
-                self._write_meta(storage, key, _drop_finalizer(CRD_CLEANUP_FINALIZER))
-                return
-        if obj["metadata"].get("finalizers") or self._has_contents(storage, key, obj):
+        finalizers = obj["metadata"].get("finalizers") or []
+        cleaned_up = storage == CRDS.storage and not self._objects[_crd_storage(obj)]
+        if cleaned_up and CRD_CLEANUP_FINALIZER in finalizers:
+            self._write_meta(storage, key, _drop_finalizer(CRD_CLEANUP_FINALIZER))
+            return
+        if finalizers or self._has_contents(storage, key, obj):
             return
         self._remove(storage, key)
 
@@ -841,7 +853,8 @@ class ObjectStore:
                 self._maybe_remove(CRDS.storage, crd_key)
 
     def _owner_state(self, uid: str) -> str:
-        """``dangling`` (gone), ``waiting`` (foreground-deleting) or ``solid``, as the GC classifies owners."""
+        """How the GC classifies an owner: ``dangling`` (gone), ``waiting`` (deleting in the
+        foreground) or ``solid``."""
         ref = self._by_uid.get(uid)
         owner = self._lookup(ref) if ref else None
         if owner is None:
