@@ -450,3 +450,44 @@ async def test_job_env_with_unavailable_context_fails_the_job(spec: Spec, run: A
     result, _ = await run(spec([{"run": "true"}], job={"env": {"X": "${{ steps.a.outputs.b }}"}}))
     assert result.conclusion == "failure"
     assert "job env 'X'" in (result.reason or "")
+
+
+async def test_legacy_commands_in_real_steps(spec: Spec, run: Any) -> None:
+    s = spec(
+        [
+            {"id": "old", "run": "echo '::set-output name=answer::42'"},
+            {
+                "run": "echo '::set-env name=LEGACY::yes'\necho '::add-path::/opt/legacy/bin'",
+                "env": {"ACTIONS_ALLOW_UNSECURE_COMMANDS": "true"},
+            },
+            {"run": 'echo "$LEGACY ${{ steps.old.outputs.answer }}"; echo "$PATH" | cut -d: -f1'},
+            {"id": "refused", "run": "echo '::set-env name=X::1'", "continue-on-error": True},
+        ]
+    )
+    result, sink = await run(s)
+    assert result.steps[0].outputs == {"answer": "42"}
+    assert sink.output(step=2) == ["yes 42", "/opt/legacy/bin"]
+    assert result.steps[3].outcome == "failure"
+    assert any("`set-output` command is deprecated" in a.message for a in result.annotations)
+
+
+async def test_step_debug_from_a_secret(spec: Spec, run: Any) -> None:
+    s = spec([{"run": "echo '::debug::details'; echo \"debug=$RUNNER_DEBUG\""}])
+    _, quiet_sink = await run(s)
+    assert [r.kind for r in quiet_sink.records if r.kind == "debug"] == []
+    assert quiet_sink.output() == ["debug="]
+    _, loud_sink = await run(s, secrets={"ACTIONS_STEP_DEBUG": "true"})
+    assert [r.text for r in loud_sink.records if r.kind == "debug"] == ["details"]
+    assert loud_sink.output() == ["debug=1"]
+
+
+async def test_hash_files_in_a_step_condition(spec: Spec, run: Any, workspace: Path) -> None:
+    (workspace / "package-lock.json").write_text("{}")
+    s = spec(
+        [
+            {"id": "has_lock", "if": "hashFiles('**/package-lock.json') != ''", "run": "true"},
+            {"id": "no_lock", "if": "hashFiles('**/poetry.lock') != ''", "run": "true"},
+        ]
+    )
+    result, _ = await run(s)
+    assert [st.outcome for st in result.steps] == ["success", "skipped"]
