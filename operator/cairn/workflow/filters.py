@@ -90,8 +90,6 @@ def compile_pattern(source: str) -> Pattern:
             regex, pos = _character_class(source, pos)
             out.append(regex)
             quantifiable = True
-        elif ch == "]":
-            raise FilterPatternError(source, pos, "']' without a matching '['")
         else:
             out.append(re.escape(ch))
             quantifiable = True

@@ -367,7 +367,7 @@ class _JobReader:
             image_place = "jobs.<job_id>.container.image"
             credentials_place = "jobs.<job_id>.container.credentials"
             env_place = "jobs.<job_id>.container.env.<env_id>"
-        if isinstance(node, Scalar) and not service:
+        if isinstance(node, Scalar):
             image = r.text(node, where, place=image_place, non_empty=True)
             return None if image is None else Container(image=image)
         mapping = r.mapping(node, where)
@@ -537,6 +537,9 @@ class _JobReader:
             return None
         assert isinstance(node, Scalar)
         if not r.identifier(node, step_id, "step id"):
+            return None
+        if step_id.startswith("__"):
+            r.error(node, f"invalid step id {step_id!r}: ids starting with '__' are reserved")
             return None
         first = ids.get(step_id.lower())
         if first is not None:

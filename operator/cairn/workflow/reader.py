@@ -288,6 +288,9 @@ class Reader:
         seq = self.sequence(node, where)
         if seq is None:
             return None
+        if not seq.items:
+            self.error(seq, f"{where} must list at least one item")
+            return None
         out: list[str] = []
         for item in seq.items:
             value = self.text(
@@ -306,7 +309,11 @@ class Reader:
         key_check: Callable[[Scalar, str], None] | None = None,
     ) -> dict[str, str]:
         """A mapping of strings (``env``, ``with``, ``outputs``...)."""
-        if isinstance(node, Scalar) and node.value is None:
+        if self.is_expression(node):
+            self.error(
+                node,
+                f"{where} as one expression is not supported by Cairn; write a mapping of values",
+            )
             return {}
         mapping = self.mapping(node, where)
         if mapping is None:
