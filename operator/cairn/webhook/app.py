@@ -266,7 +266,11 @@ async def _handle_callback(receiver: Receiver, request: web.Request) -> web.Resp
         try:
             await _api(
                 receiver.workflows.annotate_workflow(
-                    meta["namespace"], meta["name"], {annotation: value}, meta["resourceVersion"]
+                    meta["namespace"],
+                    meta["name"],
+                    annotation,
+                    value,
+                    replaces=(meta.get("annotations") or {}).get(annotation),
                 )
             )
         except NotFound:
@@ -276,7 +280,9 @@ async def _handle_callback(receiver: Receiver, request: web.Request) -> web.Resp
             continue
         kind = "completion" if completion else "progress"
         return _called_back(receiver, 202, "recorded", f"{kind} recorded", **where)
-    raise RequestRejected(503, "the workflow kept changing during the write; retry", "conflict")
+    raise RequestRejected(
+        503, "the callback annotation kept changing during the write; retry", "conflict"
+    )
 
 
 async def _find_workflow(receiver: Receiver, key: str) -> dict[str, Any]:

@@ -26,9 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cairn.engine.errors import CheckpointError
 from cairn.engine.jobspec import JobResult, StepResult
-from cairn.engine.state import WorkflowState
+from cairn.engine.state import STATE_VERSION, JobState, WorkflowState
 from cairn.k8s.resources import CALLBACK_ANNOTATION_PREFIX
 from cairn.webhook.errors import InvalidPayload, RequestRejected
 
@@ -110,30 +109,50 @@ class LiveAttempt:
     attempt: int
 
 
+# the checkpoint's compact keys, taken from the engine's models so they cannot drift
+_VERSION_KEY = WorkflowState.model_fields["version"].alias or "version"
+_PHASE_KEY = WorkflowState.model_fields["phase"].alias or "phase"
+_JOBS_KEY = WorkflowState.model_fields["jobs"].alias or "jobs"
+_TOKEN_KEY = JobState.model_fields["token"].alias or "token"
+
+
 def live_attempt(workflow: dict[str, Any], engine_token: str) -> LiveAttempt:
     """The attempt of ``engine_token`` if it still runs; ``StaleToken`` otherwise.
 
     The checkpoint (``status.state``, the engine's ``WorkflowState``) keeps the
     token of each dispatched attempt while it runs; the engine records it before
-    the operator creates the Job, so a live sandbox always finds it there.
+    the operator creates the Job, so a live sandbox always finds it there. Only
+    the matching job's entry is validated: a callback into a 1,000-job workflow
+    should not parse 1,000 jobs.
     """
     name = workflow.get("metadata", {}).get("name", "?")
     status = workflow.get("status") or {}
     if status.get("phase") in _FINISHED_WORKFLOW_PHASES:
         raise StaleToken(f"workflow {name} has finished")
-    if not status.get("state"):
+    state = status.get("state")
+    if not state:
         raise StaleToken(f"workflow {name} has not started any job")
-    try:
-        state = WorkflowState.from_dict(status["state"])
-    except CheckpointError as exc:
+    jobs = state.get(_JOBS_KEY) if isinstance(state, dict) else None
+    if state.get(_VERSION_KEY, STATE_VERSION) != STATE_VERSION or not isinstance(jobs, dict):
         # the operator's problem, not the sandbox's: let it retry later
         raise RequestRejected(
-            503, f"cannot read workflow {name}'s checkpoint: {exc}", "unavailable"
-        ) from None
-    if state.phase == "completed":
+            503,
+            f"cannot read workflow {name}'s checkpoint (not version {STATE_VERSION})",
+            "unavailable",
+        )
+    if state.get(_PHASE_KEY) == "completed":
         raise StaleToken(f"workflow {name} has finished")
-    for instance_id, job in state.jobs.items():
-        if job.token is not None and hmac.compare_digest(job.token, engine_token):
+    for instance_id, raw in jobs.items():
+        token = raw.get(_TOKEN_KEY) if isinstance(raw, dict) else None
+        if isinstance(token, str) and hmac.compare_digest(token, engine_token):
+            try:
+                job = JobState.model_validate(raw)
+            except ValidationError:
+                raise RequestRejected(
+                    503,
+                    f"cannot read job {instance_id} in workflow {name}'s checkpoint",
+                    "unavailable",
+                ) from None
             if job.completed:
                 raise StaleToken(f"job {instance_id} attempt {job.attempt} has finished")
             return LiveAttempt(instance_id, job.attempt)

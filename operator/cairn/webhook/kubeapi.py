@@ -1,7 +1,7 @@
 """A small asynchronous Kubernetes API client for the receiver.
 
 The receiver makes three kinds of calls (create a CIRun, list CIWorkflows by
-label, merge-patch one CIWorkflow's annotations), so instead of the official
+label, patch one annotation of a CIWorkflow), so instead of the official
 client's thread pool it speaks HTTP through aiohttp, which it already runs.
 Credentials still come from the official loader, so every kubeconfig form it
 understands (certificates, tokens, exec plugins, in-cluster service accounts
@@ -32,6 +32,7 @@ from cairn.webhook.errors import (
 
 _GROUP_PATH = f"/apis/{GROUP}/{VERSION}"
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 
 
 @dataclass(frozen=True)
@@ -192,12 +193,27 @@ class KubeCluster:
         return [item for item in items if isinstance(item, dict)]
 
     async def annotate_workflow(
-        self, namespace: str, name: str, annotations: dict[str, str], resource_version: str
-    ) -> dict[str, Any]:
+        self, namespace: str, name: str, key: str, value: str, *, replaces: str | None
+    ) -> None:
         path = f"{_GROUP_PATH}/namespaces/{quote(namespace)}/{CIWORKFLOW_PLURAL}/{quote(name)}"
-        # resourceVersion in a merge patch is a precondition: the API answers 409 if it moved
-        patch = {"metadata": {"resourceVersion": resource_version, "annotations": annotations}}
-        return await self.client.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+        if replaces is None:
+            patch: Any = {"metadata": {"annotations": {key: value}}}
+            content_type = MERGE_PATCH
+        else:
+            # the precondition covers this one annotation, not the whole object
+            pointer = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+            patch = [
+                {"op": "test", "path": pointer, "value": replaces},
+                {"op": "replace", "path": pointer, "value": value},
+            ]
+            content_type = JSON_PATCH
+        try:
+            await self.client.request("PATCH", path, body=patch, content_type=content_type)
+        except KubeApiError as exc:
+            # 422: a failed test, or annotations over their limit: re-read and decide again
+            if exc.api_status == 422:
+                raise Conflict(str(exc), api_status=422, reason=exc.reason) from None
+            raise
 
 
 #: (API group, resource, verbs) the receiver uses; ``manifests/webhook.yaml`` grants

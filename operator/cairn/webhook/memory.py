@@ -2,12 +2,12 @@
 
 It keeps the API's observable rules the receiver relies on: AlreadyExists on a
 repeated name, a resourceVersion bumped on every write and checked on patch,
-label-selected lists, and the 256 KiB limit on an object's annotations.
+label-selected lists, a write conditional on one annotation's value, and
+the 256 KiB limit on an object's annotations.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 from typing import Any
@@ -15,6 +15,13 @@ from typing import Any
 from cairn.webhook.callbacks import ANNOTATIONS_SIZE_LIMIT, annotations_size
 from cairn.webhook.errors import Conflict, KubeApiError, KubeUnavailable, NotFound
 from cairn.webhook.store import parse_label_selector
+
+
+def _copy(obj: dict[str, Any]) -> dict[str, Any]:
+    """What the API stores and answers is JSON: a copy through JSON, like it
+    (and several times faster than ``copy.deepcopy``)."""
+    copied: dict[str, Any] = json.loads(json.dumps(obj))
+    return copied
 
 
 class InMemoryCluster:
@@ -42,7 +49,7 @@ class InMemoryCluster:
         self.calls.append(("create", namespace, name))
         if (namespace, name) in self.runs:
             return False
-        obj = json.loads(json.dumps(body))  # what the API would store: JSON, a copy
+        obj = _copy(body)
         obj["metadata"]["namespace"] = namespace
         self._stamp(obj)
         self.runs[(namespace, name)] = obj
@@ -54,7 +61,7 @@ class InMemoryCluster:
     def put_workflow(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Store (or replace) a CIWorkflow, as the operator would."""
         meta = obj["metadata"]
-        stored = copy.deepcopy(obj)
+        stored = _copy(obj)
         self._stamp(stored)
         self.workflows[(meta["namespace"], meta["name"])] = stored
         return stored
@@ -69,26 +76,26 @@ class InMemoryCluster:
         for (ns, _), obj in self.workflows.items():
             labels = obj["metadata"].get("labels", {})
             if ns == namespace and all(labels.get(k) == v for k, v in wanted.items()):
-                found.append(copy.deepcopy(obj))
+                found.append(_copy(obj))
         return found
 
     async def annotate_workflow(
-        self, namespace: str, name: str, annotations: dict[str, str], resource_version: str
-    ) -> dict[str, Any]:
+        self, namespace: str, name: str, key: str, value: str, *, replaces: str | None
+    ) -> None:
         self._check_up()
         self.calls.append(("annotate", namespace, name))
         obj = self.workflows.get((namespace, name))
         if obj is None:
             raise NotFound(f"ciworkflows {name!r} not found", api_status=404, reason="NotFound")
-        if obj["metadata"]["resourceVersion"] != resource_version:
-            raise Conflict(f"ciworkflows {name!r} changed", api_status=409, reason="Conflict")
-        merged = {**obj["metadata"].get("annotations", {}), **annotations}
+        annotations = obj["metadata"].setdefault("annotations", {})
+        if replaces is not None and annotations.get(key) != replaces:
+            raise Conflict(f"{key} of {name} changed", api_status=422, reason="Invalid")
+        merged = {**annotations, key: value}
         if annotations_size(merged) > ANNOTATIONS_SIZE_LIMIT:
-            raise KubeApiError(
+            raise Conflict(
                 "metadata.annotations: Too long: must have at most 262144 bytes",
                 api_status=422,
                 reason="Invalid",
             )
         obj["metadata"]["annotations"] = merged
         self._stamp(obj)
-        return copy.deepcopy(obj)

@@ -29,14 +29,18 @@ class WorkflowAnnotator(Protocol):
         ...
 
     async def annotate_workflow(
-        self,
-        namespace: str,
-        name: str,
-        annotations: dict[str, str],
-        resource_version: str,
-    ) -> dict[str, Any]:
-        """Merge ``annotations`` into the CIWorkflow if it is still at
-        ``resource_version``; ``Conflict`` if it changed, ``NotFound`` if gone."""
+        self, namespace: str, name: str, key: str, value: str, *, replaces: str | None
+    ) -> None:
+        """Set one annotation of a CIWorkflow.
+
+        ``replaces=None`` adds it (or overwrites it); otherwise the write
+        happens only if the annotation still holds ``replaces`` and raises
+        ``Conflict`` if not. Only this one key is compared, so sandboxes of
+        the same workflow reporting at once never conflict with each other.
+        ``NotFound`` if the workflow is gone; ``Conflict`` too when the API
+        refuses the result (annotations over their size limit), so the caller
+        re-reads and decides again.
+        """
         ...
 
 

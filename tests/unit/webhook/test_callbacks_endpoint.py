@@ -209,9 +209,9 @@ async def test_a_workflow_deleted_during_the_write_is_gone(
 ) -> None:
     real = cluster.annotate_workflow
 
-    async def deleted_first(*args: Any) -> dict[str, Any]:
+    async def deleted_first(*args: Any, **kwargs: Any) -> None:
         del cluster.workflows[(NAMESPACE, WORKFLOW)]
-        return await real(*args)
+        await real(*args, **kwargs)
 
     cluster.annotate_workflow = deleted_first  # type: ignore[method-assign]
     assert (await post(client, TOKEN, result())).status == 410
@@ -274,34 +274,51 @@ async def test_a_payload_that_does_not_fit_beside_other_annotations_is_413(
     assert (await post(client, TOKEN, result())).status == 202  # a small one still fits
 
 
-async def test_a_concurrent_change_is_retried_on_a_fresh_read(
+async def test_other_writes_to_the_workflow_do_not_conflict(
     client: Client, cluster: InMemoryCluster, workflow: dict[str, Any]
 ) -> None:
     real = cluster.annotate_workflow
+
+    async def others_write_first(*args: Any, **kwargs: Any) -> None:
+        # the operator and another sandbox write between our read and our write
+        current = cluster.workflows[(NAMESPACE, WORKFLOW)]
+        current["metadata"]["annotations"]["kopf.zalando.org/last-handled"] = "{}"
+        current["metadata"]["annotations"][CALLBACK_ANNOTATION_PREFIX + "lint-token"] = "{}"
+        cluster.put_workflow(current)
+        await real(*args, **kwargs)
+
+    cluster.annotate_workflow = others_write_first  # type: ignore[method-assign]
+    assert (await post(client, TOKEN, result())).status == 202
+    assert {ANNOTATION, "kopf.zalando.org/last-handled"} <= set(stored(cluster))
+    assert [c[0] for c in cluster.calls].count("annotate") == 1
+
+
+async def test_a_concurrent_change_of_the_same_annotation_is_decided_again(
+    client: Client, cluster: InMemoryCluster, workflow: dict[str, Any]
+) -> None:
+    assert (await post(client, TOKEN, progress(1))).status == 202
+    real = cluster.annotate_workflow
     raced = False
 
-    async def operator_writes_first(*args: Any) -> dict[str, Any]:
+    async def completion_lands_first(*args: Any, **kwargs: Any) -> None:
         nonlocal raced
         if not raced:
             raced = True
-            current = cluster.workflows[(NAMESPACE, WORKFLOW)]
-            current["metadata"]["annotations"]["kopf.zalando.org/last-handled"] = "{}"
-            cluster.put_workflow(current)  # bumps the resourceVersion
-        return await real(*args)
+            await real(NAMESPACE, WORKFLOW, ANNOTATION, json.dumps(result()), replaces=None)
+        await real(*args, **kwargs)
 
-    cluster.annotate_workflow = operator_writes_first  # type: ignore[method-assign]
-    response = await post(client, TOKEN, result())
-    assert response.status == 202
-    annotations = stored(cluster)
-    assert ANNOTATION in annotations and "kopf.zalando.org/last-handled" in annotations
-    assert [c[0] for c in cluster.calls].count("annotate") == 2
+    cluster.annotate_workflow = completion_lands_first  # type: ignore[method-assign]
+    # a late progress report must not replace the completion that landed meanwhile
+    response = await post(client, TOKEN, progress(2))
+    assert response.status == 200
+    assert json.loads(stored(cluster)[ANNOTATION])["conclusion"] == "success"
 
 
-async def test_a_workflow_that_never_stops_changing_is_503(
+async def test_a_callback_annotation_that_never_stops_changing_is_503(
     client: Client, cluster: InMemoryCluster, workflow: dict[str, Any]
 ) -> None:
-    async def always_stale(*args: Any) -> dict[str, Any]:
-        raise Conflict("changed", api_status=409, reason="Conflict")
+    async def always_stale(*args: Any, **kwargs: Any) -> None:
+        raise Conflict("changed", api_status=422, reason="Invalid")
 
     cluster.annotate_workflow = always_stale  # type: ignore[method-assign]
     response = await post(client, TOKEN, result())
@@ -339,3 +356,33 @@ def test_step_results_round_trip_through_the_annotation() -> None:
     from cairn.webhook.callbacks import canonical_value
 
     assert JobResult.model_validate_json(canonical_value(original)) == original
+
+
+async def test_a_workflow_that_has_not_started_is_gone(
+    client: Client, cluster: InMemoryCluster
+) -> None:
+    obj = workflow_object(NAMESPACE, WORKFLOW, {"build": running_job("build")})
+    del obj["status"]["state"]
+    cluster.put_workflow(obj)
+    response = await post(client, TOKEN, result())
+    assert response.status == 410
+    assert "has not started any job" in (await response.json())["message"]
+
+
+@pytest.mark.parametrize("damage", ["version", "jobs", "job-entry"])
+async def test_an_unreadable_checkpoint_is_503_so_the_sandbox_retries(
+    client: Client, cluster: InMemoryCluster, damage: str
+) -> None:
+    obj = workflow_object(NAMESPACE, WORKFLOW, {"build": running_job("build")})
+    state = obj["status"]["state"]
+    if damage == "version":
+        state["v"] = 99
+    elif damage == "jobs":
+        state["j"] = ["not", "a", "mapping"]
+    else:
+        state["j"]["build"]["a"] = "first"
+    cluster.put_workflow(obj)
+    response = await post(client, TOKEN, result())
+    assert response.status == 503
+    assert "checkpoint" in (await response.json())["message"]
+    assert ANNOTATION not in stored(cluster)
