@@ -36,6 +36,19 @@ class JobCompleted(_Event):
     result: JobResult
 
 
+class JobLost(_Event):
+    """The sandbox of one attempt is gone without a result (the local
+    executor died with it, a pod vanished). Unless a cancellation was under
+    way (then the attempt ends ``cancelled``), the instance starts again as a
+    new attempt; the lost attempt's late reports are absorbed as stale."""
+
+    kind: Literal["job_lost"] = "job_lost"
+    instance_id: str
+    attempt: int
+    token: str
+    reason: str = "sandbox_lost"
+
+
 class DeadlinePassed(_Event):
     """The wake scheduled with ScheduleWake fired. ``decide()`` handles every
     deadline at or before ``now`` anyway; this event only names the cause."""
@@ -108,6 +121,7 @@ class ApprovalRejected(_Event):
 Event = Annotated[
     JobStarted
     | JobCompleted
+    | JobLost
     | DeadlinePassed
     | CancelRequested
     | RetryRequested
@@ -122,6 +136,7 @@ Event = Annotated[
 EVENT_TYPES: tuple[type[_Event], ...] = (
     JobStarted,
     JobCompleted,
+    JobLost,
     DeadlinePassed,
     CancelRequested,
     RetryRequested,

@@ -19,6 +19,7 @@ from cairn.engine.events import (
     ConcurrencyGranted,
     DeadlinePassed,
     JobCompleted,
+    JobLost,
     JobStarted,
     RerunRequested,
     RetryRequested,
@@ -95,6 +96,20 @@ def on_job_completed(tx: Tx, event: JobCompleted) -> None:
         )
     steps = tuple(_summary(step) for step in result.steps)
     scheduler.finish(tx, result.instance_id, conclusion, reason, outputs=outputs, steps=steps)
+
+
+def on_job_lost(tx: Tx, event: JobLost) -> None:
+    state = _instance_for(tx, "lost", event.instance_id, event.attempt, event.token)
+    if state is None:
+        return
+    if state.completed:
+        tx.absorb(f"lost:already_concluded:{event.instance_id}@{event.attempt}")
+        return
+    if state.cancel is not None:
+        # it was being stopped anyway: losing it is the end of the cancellation
+        scheduler.finish(tx, event.instance_id, "cancelled", state.cancel)
+        return
+    scheduler.reset(tx, event.instance_id, new_attempt=True)
 
 
 def _summary(step: StepResult) -> StepSummary:
@@ -302,6 +317,7 @@ def on_approval_rejected(tx: Tx, event: ApprovalRejected) -> None:
 _HANDLERS: dict[type, Callable[[Tx, Any], None]] = {
     JobStarted: on_job_started,
     JobCompleted: on_job_completed,
+    JobLost: on_job_lost,
     DeadlinePassed: on_deadline_passed,
     CancelRequested: on_cancel_requested,
     RetryRequested: on_retry_requested,
