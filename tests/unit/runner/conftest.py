@@ -101,8 +101,9 @@ def run(workspace: Path, settings: RunnerSettings) -> RunJob:
         settings_: RunnerSettings | None = None,
         base_env: Mapping[str, str] | None = None,
         temp_dir: Path | None = None,
+        sink: MemorySink | None = None,
     ) -> tuple[JobResult, MemorySink]:
-        sink = MemorySink()
+        sink = sink or MemorySink()
         result = await run_job(
             spec,
             workspace=workspace,
