@@ -52,6 +52,13 @@ _INF = re.compile(r"([-+]?)\.(?:inf|Inf|INF)\Z")
 _NAN = re.compile(r"\.(?:nan|NaN|NAN)\Z")
 
 _STR_TAG = "tag:yaml.org,2002:str"
+#: the other core-schema scalar tags, and the Python types a value tagged so must have
+_TYPED_TAGS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "tag:yaml.org,2002:bool": ("a boolean", (bool,)),
+    "tag:yaml.org,2002:int": ("an integer", (int,)),
+    "tag:yaml.org,2002:float": ("a number", (int, float)),
+    "tag:yaml.org,2002:null": ("null", (type(None),)),
+}
 _COLLECTION_TAGS = {None, "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
@@ -315,10 +322,20 @@ class _Composer:
 
     def _scalar(self, event: Any) -> None:
         line, column, start, end = self._position(event)
-        if event.tag is not None and event.tag != "!":
-            self._check_tag(event, event.tag, {_STR_TAG})
-        plain = not event.style and event.tag is None
+        tag = event.tag
+        plain = not event.style and tag is None
         value: ScalarValue = resolve_plain_scalar(event.value) if plain else event.value
+        if tag in _TYPED_TAGS:
+            what, types = _TYPED_TAGS[tag]
+            value = resolve_plain_scalar(event.value)
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+                self.problems.append(
+                    ComposeProblem(line, column, f"{event.value!r} is not {what}, as its tag says")
+                )
+                value = event.value
+            plain = True
+        elif tag is not None and tag != "!":
+            self._check_tag(event, tag, {_STR_TAG})
         node = Scalar(line, column, start, end, value, plain)
         self._register(event.anchor, node, 1)
         self._add(node, 1, event)

@@ -152,3 +152,13 @@ def test_non_scalar_keys_and_tags_are_rejected() -> None:
         "YAML tag '!custom' is not supported in workflow files"
     ]
     assert doc.root.get("b").value == "12"  # type: ignore[union-attr]
+
+
+def test_core_schema_tags_type_their_scalars() -> None:
+    doc = compose("a: !!int '12'\nb: !!bool true\nc: !!null ~\nd: !!int x\ne: !!int true\n")
+    assert isinstance(doc.root, Mapping)
+    assert [n.value for _, _, n in doc.root.items()] == [12, True, None, "x", "true"]  # type: ignore[attr-defined]
+    assert [(p.line, p.message) for p in doc.problems] == [
+        (4, "'x' is not an integer, as its tag says"),
+        (5, "'true' is not an integer, as its tag says"),
+    ]
