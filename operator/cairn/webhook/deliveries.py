@@ -183,6 +183,9 @@ def _create(
             "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_EVENT: event},
             "annotations": {ANNOTATION_DELIVERY: delivery_id},
         },
-        "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+        # a git source: no inline `workflows` (the CRD wants at least one when present)
+        "spec": spec.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude={"workflows"}
+        ),
     }
     return CreateRun(namespace=rule.namespace, name=run_name, body=body)
