@@ -301,9 +301,10 @@ class KubeApiEmulator:
         return copy.deepcopy(obj)
 
     def apply_manifest(
-        self, manifest: Mapping[str, Any] | Path | str
+        self, manifest: Mapping[str, Any] | Path | str, namespace: str = "default"
     ) -> builtins.list[dict[str, Any]]:
-        """Create every document of a YAML file/string (or one dict); return what was stored."""
+        """Create every object of a YAML file/string (or one dict), as ``kubectl create -f`` does:
+        namespaced objects without a namespace go to ``namespace``. Returns what was stored."""
         if isinstance(manifest, Mapping):
             documents: builtins.list[Any] = [manifest]
         else:
@@ -316,14 +317,8 @@ class KubeApiEmulator:
                     f"not a Kubernetes object (no apiVersion/kind): {str(doc)[:80]!r}"
                 )
             rt = self._type_of_manifest(doc)
-            created.append(
-                self.create(
-                    f"{rt.group}/{rt.version}/{rt.plural}"
-                    if rt.group
-                    else f"{rt.version}/{rt.plural}",
-                    doc,
-                )
-            )
+            ns = (doc.get("metadata") or {}).get("namespace") or namespace
+            created.append(copy.deepcopy(self.store.create(rt, ns, dict(doc))))
         return created
 
     def register_crd(self, crd: Mapping[str, Any] | Path | str) -> builtins.list[ResourceType]:

@@ -57,8 +57,8 @@ def _prune(value: Any, schema: Mapping[str, Any], *, root: bool = False) -> Any:
         keep_meta = root or bool(schema.get("x-kubernetes-embedded-resource"))
         result: dict[str, Any] = {}
         for key, item in value.items():
-            if keep_meta and key in _ROOT_KEPT and key not in props:
-                result[key] = item
+            if keep_meta and key in _ROOT_KEPT:
+                result[key] = item  # ObjectMeta is the server's, never pruned by the schema
             elif key in props:
                 result[key] = _prune(item, props[key])
             elif isinstance(additional, Mapping):
@@ -77,6 +77,8 @@ def _default(value: Any, schema: Mapping[str, Any]) -> Any:
         props: Mapping[str, Any] = schema.get("properties") or {}
         result = dict(value)
         for key, sub in props.items():
+            if key == "metadata":
+                continue  # defaults never apply to ObjectMeta
             if key not in result and "default" in sub:
                 result[key] = copy.deepcopy(sub["default"])
             if key in result:
@@ -170,6 +172,8 @@ def _validate(
                 problems.append(f"{_join(path, key)}: Required value")
         additional = schema.get("additionalProperties")
         for key, item in value.items():
+            if root and key == "metadata" and isinstance(props.get("metadata"), Mapping):
+                _validate_object_meta(item, props["metadata"], problems)
             if root and key in _ROOT_KEPT:
                 continue
             if key in props:
@@ -179,6 +183,14 @@ def _validate(
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
             limit = schema["maxProperties"]
             problems.append(f"{where}: Too many: {len(value)}: must have at most {limit} items")
+
+
+def _validate_object_meta(meta: Any, schema: Mapping[str, Any], problems: list[str]) -> None:
+    # A CRD may only constrain metadata.name and metadata.generateName.
+    props: Mapping[str, Any] = schema.get("properties") or {}
+    for key in ("name", "generateName"):
+        if isinstance(meta, Mapping) and key in meta and isinstance(props.get(key), Mapping):
+            _validate(meta[key], props[key], f"metadata.{key}", problems)
 
 
 def _join(path: str, key: str) -> str:

@@ -548,7 +548,10 @@ class ObjectStore:
     def _prepare_create(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         """What each type's create strategy resets or sets."""
         if rt.has_status:
+            # Custom resources start without status; built-ins with an empty one.
             obj.pop("status", None)
+            if not rt.custom:
+                obj["status"] = {}
         if rt == NAMESPACES:
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
