@@ -61,6 +61,8 @@ RUNNERCLASS = load_crd("runnerclass.yaml")
 def all_crds() -> list[dict[str, Any]]:
     out = []
     for path in sorted(CRDS.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
         out += [d for d in yaml.safe_load_all(path.read_text()) if d]
     return out
 
