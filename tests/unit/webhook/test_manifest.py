@@ -100,6 +100,10 @@ def test_probes_hit_the_receivers_endpoints(objects: dict[str, dict[str, Any]]) 
 def test_the_pod_is_hardened(objects: dict[str, dict[str, Any]]) -> None:
     pod = objects["Deployment"]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
+    # the image's own unprivileged user (Dockerfile: USER 1001:1001)
+    dockerfile = (MANIFEST.parents[1] / "Dockerfile").read_text()
+    user = f"USER {pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
+    assert user in dockerfile
     security = container(objects)["securityContext"]
     assert security["allowPrivilegeEscalation"] is False
     assert security["readOnlyRootFilesystem"] is True
