@@ -16,6 +16,7 @@ from typing import Any
 
 from cairn.workflow import templates
 from cairn.workflow.errors import Diagnostic
+from cairn.workflow.vocabulary import IDENTIFIER, IDENTIFIER_RULE
 from cairn.workflow.yamltree import Mapping, Node, Scalar, ScalarValue, Sequence, SourceText
 
 #: an expression check hook (reader, node, text, place, condition) -> None, installed
@@ -269,8 +270,6 @@ class Reader:
         return node.value
 
     def identifier(self, node: Scalar, name: str, what: str) -> bool:
-        from cairn.workflow.vocabulary import IDENTIFIER, IDENTIFIER_RULE
-
         if IDENTIFIER.match(name):
             return True
         self.error(node, f"invalid {what} {name!r}: it {IDENTIFIER_RULE}")
