@@ -25,6 +25,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Final
 
 from cairn.expr.errors import ExpressionEvaluationError
@@ -302,40 +303,82 @@ def compare(left: Any, right: Any) -> int | None:
 # --- JSON ---------------------------------------------------------------------
 
 
-def _jsonable(value: Any, depth: int = 0) -> Any:
-    """A copy of ``value`` that ``json.dumps`` prints as GitHub's ``toJSON`` does:
-    integral numbers without a decimal point, NaN and infinities as strings."""
-    if depth > 1000:
-        raise ExpressionEvaluationError("toJSON(): the value is nested too deeply")
-    kind = kind_of(value)
-    if kind == NUMBER:
-        if type(value) is int:
-            return value
-        number = float(value)
-        if number != number or number in (math.inf, -math.inf):
-            return format_number(number)
-        if number.is_integer() and abs(number) < 2**63:
-            return int(number)
-        return number
-    if kind == OBJECT:
-        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
-    if kind == ARRAY:
-        return [_jsonable(v, depth + 1) for v in value]
-    if kind == BOOL:
-        return bool(value)
-    if kind == STRING:
+#: toJSON refuses values nested deeper than this (real contexts are a few
+#: levels deep; the bound keeps the writer far from the recursion limit).
+MAX_JSON_DEPTH: Final = 200
+
+
+def _json_double(number: float) -> str:
+    """A double as Newtonsoft.Json writes it (GitHub's toJSON): the shortest
+    round-trip digits, exponent form from 1e15 up and below 1e-5, ``E``."""
+    text = repr(number)
+    if "e" not in text:
+        if abs(number) < 1e15:
+            return text
+        text = format(Decimal(text), "e")
+    mantissa, exponent = text.split("e")
+    power = int(exponent)
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}E{'+' if power >= 0 else '-'}{abs(power):02d}"
+
+
+def _json_number(value: int | float) -> str:
+    if type(value) is int and -(2**63) <= value < 2**63:
         return str(value)
-    return None
+    number = as_float(value)
+    if number != number or number in (math.inf, -math.inf):
+        return '"' + format_number(number) + '"'
+    if number.is_integer() and -(2**63) <= number < 2**63:
+        return str(int(number))
+    return _json_double(number)
+
+
+# Newtonsoft.Json also escapes these line and paragraph separators.
+_EXTRA_JSON_ESCAPES: Final = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _json_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False).translate(_EXTRA_JSON_ESCAPES)
+
+
+def _write_json(value: Any, indent: str, out: list[str], depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise ExpressionEvaluationError(
+            f"toJSON(): the value is nested deeper than {MAX_JSON_DEPTH} levels"
+        )
+    kind = kind_of(value)
+    if kind == STRING:
+        out.append(_json_string(str(value)))
+    elif kind == NUMBER:
+        out.append(_json_number(value))
+    elif kind == BOOL:
+        out.append("true" if value else "false")
+    elif kind == NULL:
+        out.append("null")
+    elif len(value) == 0:
+        out.append("{}" if kind == OBJECT else "[]")
+    else:
+        inner = indent + "  "
+        items = value.items() if kind == OBJECT else enumerate(value)
+        out.append("{" if kind == OBJECT else "[")
+        for position, (key, element) in enumerate(items):
+            out.append(",\n" + inner if position else "\n" + inner)
+            if kind == OBJECT:
+                out.append(_json_string(str(key)) + ": ")
+            _write_json(element, inner, out, depth + 1)
+        out.append("\n" + indent + ("}" if kind == OBJECT else "]"))
 
 
 def to_json(value: Any) -> str:
-    """``toJSON``: pretty-printed JSON with two-space indentation."""
+    """``toJSON``: JSON pretty-printed with two-space indentation, as GitHub
+    prints it (integral numbers without a decimal point, non-ASCII unescaped)."""
+    out: list[str] = []
     try:
-        text = json.dumps(_jsonable(value), indent=2, ensure_ascii=False)
-    except (ValueError, RecursionError) as exc:  # circular structures
-        raise ExpressionEvaluationError(
-            f"toJSON(): cannot convert the value to JSON: {exc}"
-        ) from exc
+        _write_json(value, "", out, 0)
+    except RecursionError as exc:
+        raise ExpressionEvaluationError("toJSON(): the value is nested too deeply") from exc
+    text = "".join(out)
     if len(text) > MAX_RESULT_CHARS:
         raise ExpressionEvaluationError(
             f"toJSON(): the result exceeds the maximum size of {MAX_RESULT_CHARS} characters"

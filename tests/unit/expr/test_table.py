@@ -500,6 +500,12 @@ JSON: list[tuple[str, Any]] = [
     ("toJSON(-1)", "-1"),
     ("toJSON(0xff)", "255"),
     ("toJSON(NaN)", '"NaN"'),
+    ("toJSON(1e20)", "1E+20"),  # doubles as Newtonsoft.Json writes them
+    ("toJSON(1.5e-7)", "1.5E-07"),
+    ("toJSON(0.0001)", "0.0001"),
+    ("toJSON(-0)", "0"),
+    ("toJSON(fromJSON('123456789012345678901234567890'))", "1.2345678901234568E+29"),
+    ("toJSON('line\u2028sep')", '"line\\u2028sep"'),
     ("toJSON(Infinity)", '"Infinity"'),
     ("toJSON('a\"b')", '"a\\"b"'),
     ("toJSON('é')", '"é"'),
