@@ -90,8 +90,11 @@ class EngineHarness:
         *,
         now: datetime = EPOCH,
         registry: ConcurrencyRegistry[EngineHarness] | None = None,
+        observer: Callable[[Decision, tuple[Event, ...]], None] | None = None,
     ) -> None:
         self.run = run
+        #: called with every decision (and its events) before its actions apply
+        self.observer = observer
         self.now = now
         self.registry: ConcurrencyRegistry[EngineHarness] = registry or ConcurrencyRegistry()
         self.state: WorkflowState = initial_state(run, now)
@@ -111,6 +114,8 @@ class EngineHarness:
         """One decide at the current time; actions are applied like an adapter."""
         decision = decide(self.run, self.state, events, self.now)
         self.state = decision.state
+        if self.observer is not None:
+            self.observer(decision, events)
         self._apply(decision.actions)
         return decision
 

@@ -1,0 +1,253 @@
+"""Properties that hold for any workflow, any order of events, any crash.
+
+Random DAGs (with static and dynamic matrices, status-function ifs,
+continue-on-error, fail-fast, max-parallel, concurrency groups) are driven by a
+random script of steps: sandboxes start and finish in any order with any
+result, time jumps past deadlines, old events are delivered again, jobs are
+cancelled and retried, finished runs re-run. The same script runs twice, once
+with crashes (checkpoint serialised to JSON, everything else dropped), and:
+
+- no attempt of an instance is started twice;
+- an instance starts only when every instance of every job it needs has ended;
+- an ended attempt stays ended with its conclusion, unless a retry or re-run
+  is what changed it;
+- the counts and the derived index always agree with the job table;
+- every run ends, and ends with every instance concluded;
+- the run with crashes ends in exactly the state of the run without.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cairn.engine import (
+    CancelRequested,
+    DeadlinePassed,
+    Decision,
+    Event,
+    JobStarted,
+    RerunRequested,
+    RetryRequested,
+    StartJob,
+    WorkflowState,
+    decide,
+)
+from cairn.engine.index import Index, job_of
+from cairn.engine.testing import EngineHarness, ResultConclusion, make_run
+
+IFS = [None, "always()", "failure()", "${{ !cancelled() }}", "success() || failure()"]
+
+
+@st.composite
+def workflows(draw: st.DrawFn) -> str:
+    count = draw(st.integers(2, 6))
+    lines = ["on: push", "jobs:"]
+    for n in range(count):
+        job = f"j{n}"
+        needs = sorted(set(draw(st.lists(st.integers(0, n - 1), max_size=2)))) if n else []
+        lines += [f"  {job}:", "    runs-on: ubuntu-latest"]
+        lines += ["    outputs:", "      list: ${{ steps.s.outputs.list }}"]
+        if needs:
+            lines.append(f"    needs: [{', '.join(f'j{i}' for i in needs)}]")
+        condition = draw(st.sampled_from(IFS))
+        if condition is not None:
+            lines.append(f"    if: {condition}")
+        lines.append(f"    timeout-minutes: {draw(st.sampled_from([1, 2.5, 10]))}")
+        matrix = draw(st.sampled_from(["none", "none", "static", "dynamic"]))
+        if matrix == "dynamic" and not needs:
+            matrix = "static"
+        if matrix != "none":
+            if draw(st.booleans()):
+                lines.append("    continue-on-error: ${{ matrix.x == 1 }}")
+            lines += ["    strategy:", f"      fail-fast: {str(draw(st.booleans())).lower()}"]
+            parallel = draw(st.sampled_from([None, 1, 2]))
+            if parallel is not None:
+                lines.append(f"      max-parallel: {parallel}")
+            lines.append("      matrix:")
+            if matrix == "static":
+                values = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3, unique=True))
+                lines.append(f"        x: {values}")
+            else:
+                lines.append(f"        x: ${{{{ fromJSON(needs.j{needs[0]}.outputs.list) }}}}")
+        elif draw(st.booleans()):
+            lines.append(f"    continue-on-error: {str(draw(st.booleans())).lower()}")
+        if draw(st.integers(0, 5)) == 0:
+            lines += ["    concurrency:", "      group: lock-${{ github.ref }}"]
+        lines += ["    steps:", "      - id: s", "        run: make"]
+    return "\n".join(lines) + "\n"
+
+
+Step = tuple[int, int, int]
+#: step kinds, weighted: complete, start, advance, replay, retry, cancel, re-run
+KINDS = [0, 0, 0, 2, 2, 3, 3, 4, 5, 5, 6, 7]
+steps_strategy = st.lists(
+    st.tuples(st.sampled_from(KINDS), st.integers(0, 50), st.integers(0, 50)), max_size=50
+)
+
+
+@dataclass
+class Checker:
+    """Invariants checked on every decision of a run."""
+
+    started: set[tuple[str, int]] = field(default_factory=set)
+    ended: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def check(self, decision: Decision, events: tuple[Event, ...]) -> None:
+        state = decision.state
+        for action in decision.actions:
+            if isinstance(action, StartJob):
+                spec = action.spec
+                key = (spec.instance_id, spec.attempt)
+                assert key not in self.started, f"{key} started twice"
+                self.started.add(key)
+                for need in spec.job.needs:
+                    for instance_id, job in state.jobs.items():
+                        if job_of(instance_id) == need:
+                            assert job.completed, f"{key} started before {instance_id} ended"
+        reset_allowed = any(isinstance(e, RetryRequested | RerunRequested) for e in events)
+        for (instance_id, attempt), conclusion in list(self.ended.items()):
+            now = state.jobs.get(instance_id)
+            if now is None or now.attempt != attempt or now.conclusion != conclusion:
+                assert reset_allowed, f"{instance_id}@{attempt} left {conclusion}"
+                del self.ended[(instance_id, attempt)]
+        for instance_id, job in state.jobs.items():
+            if job.completed:
+                assert job.conclusion is not None
+                self.ended.setdefault((instance_id, job.attempt), job.conclusion)
+        check_counts_and_index(state)
+
+
+def check_counts_and_index(state: WorkflowState) -> None:
+    expected: Counter[str] = Counter()
+    for job in state.jobs.values():
+        expected[job.phase] += 1
+        if job.conclusion is not None:
+            expected[job.conclusion] += 1
+    assert state.counts == dict(expected)
+    live = state._index
+    fresh = Index(live.graph, WorkflowState.from_json(state.to_json()))
+    assert {k: v for k, v in live.open.items() if v} == {k: v for k, v in fresh.open.items() if v}
+    assert {k: v for k, v in live.admitted.items() if v} == {
+        k: v for k, v in fresh.admitted.items() if v
+    }
+    assert live.output_bytes == fresh.output_bytes
+    assert live.earliest(state.jobs) == fresh.earliest(state.jobs)
+
+
+class Driver:
+    """Interprets a script of abstract steps against one harness."""
+
+    def __init__(self, workflow: str, checker: Checker | None) -> None:
+        observer = checker.check if checker is not None else None
+        self.h = EngineHarness(make_run(workflow), observer=observer)
+        self.history: list[Event] = []
+        self.last: Decision | None = None
+
+    def deliver(self, *events: Event) -> None:
+        self.last = self.h.decide(*events)
+        self.history.extend(events)
+
+    def step(self, kind: int, a: int, b: int) -> None:
+        h = self.h
+        live = h.dispatched()
+        running = h.state.phase == "running"
+        completed = sorted(i for i, j in h.state.jobs.items() if j.completed)
+        if kind in (0, 1) and live:
+            instance_id = live[a % len(live)]
+            spec = h.live.pop(instance_id)
+            conclusion: ResultConclusion = ("success", "failure", "cancelled", "success")[b % 4]
+            outputs = {"list": "[1, 2]"} if b % 3 else {}
+            self.deliver(EngineHarness.result_event(spec, conclusion, outputs))
+        elif kind == 2 and live:
+            spec = h.live[live[a % len(live)]]
+            self.deliver(
+                JobStarted(
+                    instance_id=spec.instance_id, attempt=spec.attempt, token=spec.callback_token
+                )
+            )
+        elif kind == 3:
+            # minutes to hours: past run timeouts, sometimes past queue timeouts
+            self.advance(minutes=(0.5, 1, 3, 11, 1500)[a % 5])
+        elif kind == 4 and self.history:
+            self.deliver(self.history[a % len(self.history)])
+        elif kind == 5 and running and completed and b % 2 == 0:
+            instance_id = completed[a % len(completed)]
+            attempt = h.state.jobs[instance_id].attempt
+            self.deliver(RetryRequested(instance_id=instance_id, attempt=attempt))
+        elif kind == 6 and b % 4 == 0:
+            target = None if a % 2 else sorted(h.state.jobs)[a % len(h.state.jobs)]
+            self.deliver(CancelRequested(instance_id=target))
+        elif kind == 7 and h.state.phase == "completed":
+            self.deliver(RerunRequested(run_attempt=h.state.run_attempt, failed_only=a % 2 == 0))
+        else:
+            self.advance(minutes=0.25)
+
+    def advance(self, *, minutes: float) -> None:
+        self.h.now += timedelta(minutes=minutes)
+        self.deliver(DeadlinePassed())
+
+    def finish(self) -> WorkflowState:
+        """Drive to the end: sandboxes succeed in id order; idle time jumps to the wake."""
+        h = self.h
+        for _ in range(5000):
+            if h.state.phase == "completed":
+                assert all(j.completed for j in h.state.jobs.values())
+                assert h.state.wake is None
+                return h.state
+            if h.dispatched():
+                instance_id = h.dispatched()[0]
+                spec = h.live.pop(instance_id)
+                self.deliver(EngineHarness.result_event(spec, "success", {"list": "[1]"}))
+            else:
+                assert h.state.wake is not None, "a run with nothing running has no wake"
+                h.now = max(h.now, h.state.wake)
+                self.deliver(DeadlinePassed())
+        raise AssertionError("the run did not end")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workflow=workflows(), script=steps_strategy, crashes=st.sets(st.integers(0, 50)))
+def test_any_script_keeps_the_invariants_and_crashes_change_nothing(
+    workflow: str, script: list[Step], crashes: set[int]
+) -> None:
+    clean = Driver(workflow, Checker())
+    crashing = Driver(workflow, None)
+    for index, step in enumerate(script):
+        clean.step(*step)
+        if index in crashes:
+            crashing.h.crash()
+        crashing.step(*step)
+    crashing.h.crash()
+    final = clean.finish()
+    assert crashing.finish() == final
+    assert [(s.instance_id, s.attempt) for s in crashing.h.started] == [
+        (s.instance_id, s.attempt) for s in clean.h.started
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(workflow=workflows(), script=steps_strategy)
+def test_a_decision_lost_before_its_checkpoint_is_simply_made_again(
+    workflow: str, script: list[Step]
+) -> None:
+    """An adapter that crashes after deciding but before writing the checkpoint
+    decides again from the old checkpoint: the second decision is identical."""
+    driver = Driver(workflow, None)
+    for step in script:
+        before = WorkflowState.from_json(driver.h.state.to_json())
+        count = len(driver.history)
+        now_before = driver.h.now
+        driver.step(*step)
+        events = driver.history[count:]
+        if not events:
+            continue
+        redo = decide(driver.h.run, before, events, driver.h.now)
+        assert driver.h.now >= now_before
+        assert driver.last is not None
+        assert redo.state == driver.last.state
+        assert redo.actions == driver.last.actions
