@@ -3,6 +3,7 @@ GitHub's two content types."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import parse_qs
@@ -11,22 +12,34 @@ from aiohttp import web
 
 from cairn.webhook.errors import BodyTooLarge, InvalidPayload, RequestRejected
 
+#: a body that trickles in slower than this is dropped, so no client can hold a handler
+BODY_TIMEOUT_SECONDS = 30.0
 
-async def read_bounded(request: web.Request, limit: int) -> bytes:
+
+async def read_bounded(
+    request: web.Request, limit: int, *, timeout: float = BODY_TIMEOUT_SECONDS
+) -> bytes:
     """The whole body, or ``BodyTooLarge`` as soon as it passes ``limit``.
 
     A declared Content-Length over the limit is refused before reading; a
     chunked body is refused at the first chunk that crosses it. aiohttp then
-    drains (discards) the rest, so the client still receives the 413.
+    drains (discards) the rest, so the client still receives the 413. A body
+    still incomplete after ``timeout`` seconds is a 408.
     """
     declared = request.content_length
     if declared is not None and declared > limit:
         raise BodyTooLarge(limit)
     body = bytearray()
-    async for chunk in request.content.iter_any():
-        if len(body) + len(chunk) > limit:
-            raise BodyTooLarge(limit)
-        body += chunk
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.content.iter_any():
+                if len(body) + len(chunk) > limit:
+                    raise BodyTooLarge(limit)
+                body += chunk
+    except TimeoutError:
+        raise RequestRejected(
+            408, f"the request body did not arrive within {timeout:g} s", "bad_request"
+        ) from None
     return bytes(body)
 
 

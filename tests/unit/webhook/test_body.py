@@ -34,6 +34,15 @@ async def test_stops_at_the_limit_without_waiting_for_the_rest() -> None:
     assert caught.value.status == 413 and caught.value.limit == 4096
 
 
+async def test_a_body_that_never_completes_times_out() -> None:
+    request, stream = request_with_stream()
+    stream.feed_data(b"{")
+    with pytest.raises(RequestRejected) as caught:
+        await asyncio.wait_for(read_bounded(request, 4096, timeout=0.05), timeout=5)  # type: ignore[arg-type]
+    assert caught.value.status == 408
+    assert "did not arrive within 0.05 s" in str(caught.value)
+
+
 async def test_refuses_a_declared_length_over_the_limit_before_reading() -> None:
     request, stream = request_with_stream({"Content-Length": "999999"})
     with pytest.raises(BodyTooLarge):
