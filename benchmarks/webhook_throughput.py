@@ -7,11 +7,12 @@ not share its event loop), in turn:
 
 - **bare**: an aiohttp handler that reads the body and returns 200 — the
   floor any aiohttp receiver pays for HTTP itself;
-- **receiver**: ``cairn webhook``'s application with the in-memory store: each
-  request is a signed, GitHub-shaped push (about 6 KB) with its own delivery
-  id, verified and turned into a CIRun;
+- **receiver**: ``cairn webhook``'s application with an in-memory store that
+  keeps only run names: each request is a signed, GitHub-shaped push with its
+  own delivery id, verified, decided and turned into a CIRun body;
 - **callbacks**: sandboxes of a 300-job workflow reporting completion (secret
-  check, label-selected lookup, checkpoint read, annotation write).
+  check, label-selected lookup, checkpoint read, annotation write) into the
+  in-memory cluster, which copies the workflow through JSON as an API would.
 
 Figures are printed as ratios against the bare handler measured in the same
 run (throughput ratio below 1.0 and latency ratio above 1.0 are the
@@ -54,6 +55,24 @@ WORKFLOW = "gh-bench-ci-yml"
 CALLBACK_JOBS = 300
 
 
+class NameOnlyRunStore:
+    """Remembers CIRun names only: AlreadyExists semantics without holding 3,000
+    payloads, whose garbage collection would be charged to the receiver."""
+
+    def __init__(self) -> None:
+        self.names: set[tuple[str, str]] = set()
+
+    async def create_run(self, namespace: str, body: dict[str, Any]) -> bool:
+        key = (namespace, body["metadata"]["name"])
+        if key in self.names:
+            return False
+        self.names.add(key)
+        return True
+
+    async def check_ready(self) -> None:
+        return None
+
+
 def receiver_app() -> web.Application:
     config = ReceiverConfig.model_validate(
         {"repositories": [{"name": payloads.FULL_NAME, "namespace": NAMESPACE}]}
@@ -65,7 +84,7 @@ def receiver_app() -> web.Application:
     receiver = Receiver(
         config=config,
         secrets=SecretHolder(SecretLoader(config.secret_names, env=env)),
-        runs=cluster,
+        runs=NameOnlyRunStore(),
         workflows=cluster,
         secret_refresh_seconds=None,
     )
@@ -186,45 +205,55 @@ def measure(
         child.join(timeout=10)
 
 
+def show(label: str, figures: Figures) -> None:
+    print(
+        f"  {label:<22}{figures.per_second:8.0f}/s  p50 {figures.p50_ms:6.2f} ms"
+        f"  p99 {figures.p99_ms:6.2f} ms  {figures.statuses}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per measurement")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="bare/receiver pairs; the median pair is shown"
+    )
     args = parser.parse_args()
 
-    deliveries = delivery_requests(args.requests)
+    # Each round measures the bare handler and the receiver back to back, so a
+    # burst of load from elsewhere on the machine skews one pair, not the ratio.
     warmup = delivery_requests(200)
-    bare = measure("bare", deliveries, args.concurrency, warmup)
-    receiver = measure("receiver", deliveries, args.concurrency, warmup)
-    callbacks = measure(
-        "receiver", callback_requests(CALLBACK_JOBS), args.concurrency, delivery_requests(50)
-    )
-    body_kb = len(deliveries[0][1]) / 1024
+    pairs = []
+    for _ in range(args.rounds):
+        deliveries = delivery_requests(args.requests)
+        bare = measure("bare", deliveries, args.concurrency, warmup)
+        receiver = measure("receiver", deliveries, args.concurrency, warmup)
+        callbacks = measure(
+            "receiver", callback_requests(CALLBACK_JOBS), args.concurrency, delivery_requests(50)
+        )
+        pairs.append((receiver.per_second / bare.per_second, bare, receiver, callbacks))
+    pairs.sort(key=lambda pair: pair[0])
+    _, bare, receiver, callbacks = pairs[len(pairs) // 2]
+    ratios = ", ".join(f"{pair[0]:.2f}" for pair in pairs)
+
+    body_kb = len(warmup[0][1]) / 1024
     print(
-        f"{args.requests} signed push deliveries of {body_kb:.1f} KB, "
-        f"{args.concurrency} in flight, loopback"
+        f"{args.requests} signed push deliveries of {body_kb:.1f} KB, {args.concurrency} in"
+        f" flight, loopback; median of {args.rounds} rounds (throughput ratios: {ratios})"
     )
-    print(
-        f"  bare aiohttp handler: {bare.per_second:8.0f}/s  p50 {bare.p50_ms:6.2f} ms  "
-        f"p99 {bare.p99_ms:6.2f} ms  {bare.statuses}"
-    )
-    print(
-        f"  receiver (in-memory): {receiver.per_second:8.0f}/s  p50 {receiver.p50_ms:6.2f} ms  "
-        f"p99 {receiver.p99_ms:6.2f} ms  {receiver.statuses}"
-    )
+    show("bare aiohttp handler:", bare)
+    show("receiver:", receiver)
     print(f"  throughput ratio receiver/bare: {receiver.per_second / bare.per_second:.2f}")
     print(f"  p99 latency ratio receiver/bare: {receiver.p99_ms / bare.p99_ms:.2f}")
     print(f"{CALLBACK_JOBS} completion callbacks into one {CALLBACK_JOBS}-job workflow")
-    print(
-        f"  callbacks:            {callbacks.per_second:8.0f}/s  p50 {callbacks.p50_ms:6.2f} ms  "
-        f"p99 {callbacks.p99_ms:6.2f} ms  {callbacks.statuses}"
-    )
+    show("callbacks:", callbacks)
     print(f"  throughput ratio callbacks/bare: {callbacks.per_second / bare.per_second:.2f}")
     print(f"  p99 latency ratio callbacks/bare: {callbacks.p99_ms / bare.p99_ms:.2f}")
-    expected = {201: args.requests}
-    if receiver.statuses != expected or callbacks.statuses != {202: CALLBACK_JOBS}:
-        print("unexpected statuses: the figures above are not valid", file=sys.stderr)
-        return 1
+    for _, _, run, back in pairs:
+        if run.statuses != {201: args.requests} or back.statuses != {202: CALLBACK_JOBS}:
+            print("unexpected statuses: the figures above are not valid", file=sys.stderr)
+            return 1
     return 0
 
 
