@@ -391,3 +391,14 @@ async def test_an_unreachable_api_is_503_and_the_delivery_can_be_redelivered(
     assert "Kubernetes API" in (await answer(response))["message"]
     cluster.unavailable = False
     assert (await deliver("push", payloads.push_branch(), delivery=DELIVERY)).status == 201
+
+
+async def test_a_push_the_workflow_filters_exclude_still_becomes_a_run(
+    deliver: Deliver, cluster: InMemoryCluster
+) -> None:
+    # `on: push: branches: [main]` excludes this branch, but the receiver cannot
+    # read the workflows: the operator ends the run with NoWorkflowsTriggered
+    response = await deliver("push", payloads.push_branch("docs/typo"))
+    assert response.status == 201
+    (run,) = cluster.runs.values()
+    assert run["spec"]["source"]["ref"] == "refs/heads/docs/typo"
