@@ -106,3 +106,9 @@ def test_permissions_are_unique_per_resource() -> None:
     seen = [(p.api_group, p.resource) for p in settings_module.OPERATOR_PERMISSIONS]
     assert len(seen) == len(set(seen))
     assert all(p.why for p in settings_module.OPERATOR_PERMISSIONS)
+
+
+def test_every_knob_is_documented_in_the_kubernetes_reference() -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "kubernetes.md").read_text()
+    for knob in dataclasses.fields(OperatorSettings):
+        assert f"`{settings_module.env_name(knob.name)}`" in docs, knob.name
