@@ -132,6 +132,31 @@ class WorkflowIdentity:
     #: the CIRun's Secret (``spec.secrets.name``), if it names one
     secret_name: str | None = None
 
+    @classmethod
+    def from_object(cls, ciworkflow: Mapping[str, Any]) -> WorkflowIdentity:
+        """The identity of a CIWorkflow API object (as the API server returned it)."""
+        metadata = ciworkflow.get("metadata") or {}
+        spec = ciworkflow.get("spec") or {}
+        missing = [
+            field
+            for field, value in (
+                ("metadata.namespace", metadata.get("namespace")),
+                ("metadata.name", metadata.get("name")),
+                ("metadata.uid", metadata.get("uid")),
+                ("spec.run", spec.get("run")),
+            )
+            if not value
+        ]
+        if missing:
+            raise SandboxError(f"a CIWorkflow object without {', '.join(missing)}")
+        return cls(
+            namespace=metadata["namespace"],
+            run_name=spec["run"],
+            workflow_name=metadata["name"],
+            workflow_uid=metadata["uid"],
+            secret_name=spec.get("secretName") or None,
+        )
+
 
 @dataclass(frozen=True)
 class Sandbox:

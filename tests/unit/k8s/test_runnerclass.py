@@ -124,3 +124,40 @@ def test_invalid_classes_name_the_field_at_fault(spec: dict[str, Any], message: 
 def test_a_class_without_a_name_is_refused() -> None:
     with pytest.raises(InvalidRunnerClassError, match=r"metadata\.name"):
         from_object({"spec": {"labels": ["x"]}})
+
+
+def test_a_job_spec_selects_by_its_evaluated_labels_and_literal_group() -> None:
+    from datetime import UTC, datetime
+
+    from cairn.engine.jobspec import JobSpec
+    from cairn.k8s.runnerclass import select_for_job
+    from cairn.workflow import parse_workflow
+
+    text = """
+on: push
+jobs:
+  grouped:
+    runs-on: {group: team-a, labels: [linux]}
+    steps: [{run: make}]
+  dynamic:
+    runs-on: {group: "${{ vars.GROUP }}", labels: [linux]}
+    steps: [{run: make}]
+"""
+    jobs = parse_workflow(text, "g.yml").jobs
+
+    def spec(job_id: str) -> JobSpec:
+        return JobSpec(
+            workflow_file="g.yml",
+            workflow_name="g",
+            instance_id=job_id,
+            name=job_id,
+            attempt=1,
+            callback_token="t" * 22,
+            deadline=datetime(2026, 1, 1, tzinfo=UTC),
+            job=jobs[job_id],
+            runs_on=("linux",),
+        )
+
+    assert select_for_job(spec("grouped"), [TEAM, DEFAULT], settings=SETTINGS).name == "team-a"
+    with pytest.raises(NoMatchingRunnerClassError, match="literal group name"):
+        select_for_job(spec("dynamic"), [TEAM, DEFAULT], settings=SETTINGS)

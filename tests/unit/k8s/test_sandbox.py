@@ -588,3 +588,22 @@ def test_runner_class_choice_for_a_rendered_class_is_recorded() -> None:
     chosen: RunnerClass = select(["ubuntu-latest"], [DEFAULT], settings=SETTINGS)
     sandbox = render(runner_class=chosen)
     assert sandbox.job["metadata"]["annotations"][resources.ANNOTATION_RUNNER_CLASS] == "default"
+
+
+def test_identity_comes_from_the_ciworkflow_object() -> None:
+    ciworkflow = {
+        "apiVersion": "cairn.dev/v1alpha1",
+        "kind": "CIWorkflow",
+        "metadata": {"namespace": "ci", "name": "hello-ci-abcdefgh", "uid": "u-1"},
+        "spec": {"run": "hello", "file": "ci.yml", "secretName": "hello-secrets"},
+    }
+    assert WorkflowIdentity.from_object(ciworkflow) == WorkflowIdentity(
+        namespace="ci",
+        run_name="hello",
+        workflow_name="hello-ci-abcdefgh",
+        workflow_uid="u-1",
+        secret_name="hello-secrets",
+    )
+    del ciworkflow["metadata"]["uid"]  # type: ignore[attr-defined]
+    with pytest.raises(SandboxError, match=r"without metadata\.uid"):
+        WorkflowIdentity.from_object(ciworkflow)
