@@ -184,7 +184,7 @@ def test_jobs_orphan_their_pods_unless_asked_otherwise(
 
 def test_a_dependent_with_another_owner_survives(kubeapi: KubeApiEmulator) -> None:
     first, second = _cm(kubeapi, "first"), _cm(kubeapi, "second")
-    refs = _owned_by(first) + [dict(_owned_by(second)[0], controller=False)]
+    refs = [*_owned_by(first), dict(_owned_by(second)[0], controller=False)]
     kubeapi.create("configmaps", {"metadata": {"name": "shared", "ownerReferences": refs}}, NS)
     kubeapi.delete("configmaps", "first", NS)
     shared = kubeapi.get("configmaps", "shared", NS)

@@ -29,9 +29,11 @@ def _reason(e: pytest.ExceptionInfo[ApiException]) -> str:
 
 async def _patch(api: KubeApiEmulator, path: str, body: Any, content_type: str) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {api.token}", "Content-Type": content_type}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        async with session.patch(api.url + path, data=json.dumps(body)) as response:
-            return response.status, await response.json()
+    async with (
+        aiohttp.ClientSession(headers=headers) as session,
+        session.patch(api.url + path, data=json.dumps(body)) as response,
+    ):
+        return response.status, await response.json()
 
 
 def test_put_with_the_current_resource_version_succeeds_and_a_stale_one_conflicts(

@@ -577,19 +577,27 @@ class KubeApiEmulator:
         return len(watches)
 
     def wait_for_watches(
-        self, resource: str, count: int = 1, *, timeout: float = 10.0
+        self,
+        resource: str | None = None,
+        count: int = 1,
+        *,
+        exactly: bool = False,
+        timeout: float = 10.0,
     ) -> builtins.list[ActiveWatch]:
-        """Block until at least ``count`` watch streams of ``resource`` are open."""
+        """Block until at least (or ``exactly``) ``count`` watches of ``resource`` are open."""
         deadline = time.monotonic() + timeout
         with self._watch_changed:
-            while len(found := self.active_watches(resource)) < count:
+            while True:
+                found = self.active_watches(resource)
+                if len(found) == count or (len(found) > count and not exactly):
+                    return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise WaitTimeout(
-                        f"{len(found)} watches of {resource} open after {timeout}s, wanted {count}"
+                        f"{len(found)} watches of {resource or 'any resource'} open after "
+                        f"{timeout}s, wanted {'exactly ' if exactly else ''}{count}"
                     )
                 self._watch_changed.wait(remaining)
-            return found
 
     def _notify_watches(self) -> None:
         with self._watch_changed:
