@@ -27,6 +27,7 @@ class Graph:
     #: job id -> position in a topological order of the jobs
     order: dict[str, int]
     _descendants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _descendant_sets: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def descendants(self, job_id: str) -> tuple[str, ...]:
         """Every job that transitively needs ``job_id``, in topological order."""
@@ -43,6 +44,13 @@ class Graph:
         result = tuple(sorted(seen, key=self.order.__getitem__))
         self._descendants[job_id] = result
         return result
+
+    def is_descendant(self, job_id: str, ancestor: str) -> bool:
+        """Whether ``job_id`` transitively needs ``ancestor``."""
+        found = self._descendant_sets.get(ancestor)
+        if found is None:
+            found = self._descendant_sets[ancestor] = frozenset(self.descendants(ancestor))
+        return job_id in found
 
     def is_matrix(self, job_id: str) -> bool:
         job = self.jobs[job_id]

@@ -32,6 +32,9 @@ from cairn.engine.tx import Tx
 
 #: Step names longer than this are cut in the checkpoint (the sandbox's log has them whole).
 STEP_NAME_KEPT = 100
+#: At most this many step summaries per job are kept; the ones that did not
+#: succeed first, and ``steps_omitted`` counts the rest.
+STEPS_KEPT = 12
 
 
 def handle(tx: Tx, event: Any) -> None:
@@ -94,8 +97,27 @@ def on_job_completed(tx: Tx, event: JobCompleted) -> None:
             f"outputs_too_large: the run's outputs would reach "
             f"{tx.index.output_bytes + size} bytes > {limits.max_total_outputs_bytes}"
         )
-    steps = tuple(_summary(step) for step in result.steps)
-    scheduler.finish(tx, result.instance_id, conclusion, reason, outputs=outputs, steps=steps)
+    if result.truncated and reason is None:
+        reason = "result_truncated: the sandbox's outputs and step results did not reach Cairn"
+    steps, omitted = summarize_steps(result.steps)
+    scheduler.finish(
+        tx,
+        result.instance_id,
+        conclusion,
+        reason,
+        outputs=outputs,
+        steps=steps,
+        steps_omitted=omitted,
+    )
+
+
+def summarize_steps(steps: tuple[StepResult, ...]) -> tuple[tuple[StepSummary, ...], int]:
+    """The step summaries the checkpoint keeps, and how many it leaves out."""
+    if len(steps) <= STEPS_KEPT:
+        return tuple(_summary(step) for step in steps), 0
+    ranked = sorted(range(len(steps)), key=lambda i: (steps[i].outcome == "success", i))
+    kept = sorted(ranked[:STEPS_KEPT])
+    return tuple(_summary(steps[i]) for i in kept), len(steps) - STEPS_KEPT
 
 
 def on_job_lost(tx: Tx, event: JobLost) -> None:

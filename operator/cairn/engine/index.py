@@ -44,7 +44,8 @@ class Index:
         self.open: dict[str, int] = {}
         #: job id -> instances past the max-parallel gate and not completed
         self.admitted: dict[str, int] = {}
-        #: job id -> instances on a retried attempt (> 1) not completed
+        #: job id -> instances on a retried attempt (> 1) not completed; only
+        #: jobs that have some (the needs gate scans it)
         self.retrying: dict[str, int] = {}
         #: (deadline, instance id); entries go stale and are skipped lazily
         self.heap: list[tuple[datetime, str]] = []
@@ -61,7 +62,7 @@ class Index:
             else:
                 self.set_expansion(job_id, instances[0], combinations)
         for job_id in graph.jobs:
-            self.open[job_id] = self.admitted[job_id] = self.retrying[job_id] = 0
+            self.open[job_id] = self.admitted[job_id] = 0
         expected = set(self.instance)
         if set(state.jobs) != expected:
             missing = sorted(expected - set(state.jobs))[:5]
@@ -113,7 +114,14 @@ class Index:
         job_id = job_of(instance_id)
         self.open[job_id] += _flag(new, _is_open) - _flag(old, _is_open)
         self.admitted[job_id] += _flag(new, _is_admitted) - _flag(old, _is_admitted)
-        self.retrying[job_id] += _flag(new, _is_retrying) - _flag(old, _is_retrying)
+        retrying = (
+            self.retrying.get(job_id, 0) + _flag(new, _is_retrying) - _flag(old, _is_retrying)
+        )
+        # kept sparse: the needs gate scans it on every advance
+        if retrying:
+            self.retrying[job_id] = retrying
+        else:
+            self.retrying.pop(job_id, None)
         old_outputs = old.outputs if old is not None else {}
         new_outputs = new.outputs if new is not None else {}
         if old_outputs is not new_outputs:

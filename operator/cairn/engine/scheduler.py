@@ -63,10 +63,7 @@ def _needs_settled(tx: Tx, job_id: str) -> bool:
         return False
     # A retried ancestor that is running again holds back everything below it
     # that has not started, even past dependents that kept their result.
-    return not any(
-        count and job_id in tx.graph.descendants(retried)
-        for retried, count in tx.index.retrying.items()
-    )
+    return not any(tx.graph.is_descendant(job_id, retried) for retried in tx.index.retrying)
 
 
 def _gate_needs(tx: Tx, instance_id: str) -> None:
@@ -311,6 +308,7 @@ def finish(
     *,
     outputs: dict[str, str] | None = None,
     steps: tuple[StepSummary, ...] = (),
+    steps_omitted: int = 0,
 ) -> None:
     """Conclude the current attempt and set its consequences in motion."""
     old = tx.jobs[instance_id]
@@ -331,6 +329,7 @@ def finish(
         outputs=outputs or {},
         output_order=order,
         steps=steps,
+        steps_omitted=steps_omitted,
     )
     tx.put(instance_id, new)
     if not old.dispatched:
@@ -342,7 +341,8 @@ def finish(
 def _after_finish(tx: Tx, instance_id: str, old: JobState, new: JobState) -> None:
     job_id = tx.job_id(instance_id)
     siblings = tx.instances_of(job_id)
-    if old.admitted:
+    settings = tx.graph.jobs[job_id].strategy
+    if old.admitted and settings is not None and settings.max_parallel is not None:
         for sibling in siblings:
             waiting = tx.jobs[sibling]
             if waiting.phase == "waiting" and waiting.waiting_on == "max-parallel":

@@ -86,6 +86,8 @@ class JobState(_State):
     #: combine in completion order, later values winning)
     output_order: int | None = Field(default=None, alias="z")
     steps: tuple[StepSummary, ...] = Field(default=(), alias="st")
+    #: steps left out of ``steps`` (a job with many steps keeps its failed ones)
+    steps_omitted: int = Field(default=0, alias="so")
 
     @property
     def dispatched(self) -> bool:

@@ -166,3 +166,28 @@ def test_tokens_are_deterministic_unguessable_and_fit_an_annotation_name() -> No
     assert token != callback_token("another-seed-0123456789", "build.0", 1)
     assert token_matches(TEST_SEED, "build.0", 1, token)
     assert not token_matches(TEST_SEED, "build.1", 1, token)
+
+
+def test_a_job_with_many_steps_keeps_its_failed_ones_in_the_checkpoint() -> None:
+    h = EngineHarness(make_run(WORKFLOW))
+    steps = [
+        StepResult(name=f"step {n}", outcome="success", conclusion="success") for n in range(30)
+    ]
+    steps[25] = StepResult(name="step 25", outcome="failure", conclusion="failure")
+    h.fail("build.0", steps=steps)
+    job = h.job("build.0")
+    assert len(job.steps) == 12
+    assert job.steps_omitted == 18
+    assert [s.name for s in job.steps][-1] == "step 25"
+    assert job.steps[-1].conclusion == "failure"
+
+
+def test_a_truncated_result_says_so() -> None:
+    h = EngineHarness(make_run(WORKFLOW))
+    spec = h.live.pop("build.0")
+    event = EngineHarness.result_event(spec, "success")
+    truncated = event.model_copy(
+        update={"result": event.result.model_copy(update={"truncated": True})}
+    )
+    h.decide(truncated)
+    assert (h.job("build.0").reason or "").startswith("result_truncated")
