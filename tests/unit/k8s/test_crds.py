@@ -334,6 +334,7 @@ def full_state() -> WorkflowState:
                     "o": {"artifact": "build.tar"},
                     "z": 4,
                     "st": [{"n": "Run make", "i": "make", "c": "success", "o": "failure"}],
+                    "so": 12,
                 }
             },
             "m": {"build": [{"python": "3.11", "extra": {"nested": [1, 2]}}]},
