@@ -108,10 +108,11 @@ def _gate_needs(tx: Tx, instance_id: str) -> None:
 
 def _expand(tx: Tx, placeholder_id: str) -> None:
     job_id = tx.job_id(placeholder_id)
-    matrix = tx.graph.jobs[job_id].strategy.matrix  # type: ignore[union-attr]
-    assert matrix is not None
+    settings = tx.graph.jobs[job_id].strategy
     try:
-        combinations = evaluate.matrix_combinations(matrix, job_contexts(tx, job_id))
+        if settings is None or settings.matrix is None:
+            raise EvaluationFailure("strategy.matrix", "a dynamic-matrix instance without a matrix")
+        combinations = evaluate.matrix_combinations(settings.matrix, job_contexts(tx, job_id))
     except EvaluationFailure as failure:
         finish(tx, placeholder_id, "failure", str(failure))
         return

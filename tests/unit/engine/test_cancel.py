@@ -118,3 +118,38 @@ jobs:
     h.complete("test.1")
     h.cancel("test")
     assert sorted(i for i, _, _ in h.cancelled) == ["test.0", "test.2"]
+
+
+def test_an_always_job_waiting_for_a_slot_survives_a_cancellation() -> None:
+    workflow = """
+on: push
+jobs:
+  teardown:
+    if: always()
+    runs-on: ubuntu-latest
+    strategy:
+      max-parallel: 1
+      matrix:
+        region: [eu, us]
+    steps: [{run: teardown}]
+"""
+    h = EngineHarness(make_run(workflow))
+    assert h.phase("teardown.1") == "waiting:max-parallel"
+    h.cancel()
+    assert h.cancelled == []
+    h.complete("teardown.0")
+    h.complete("teardown.1")
+    assert h.phases() == {"teardown.0": "success", "teardown.1": "success"}
+    assert h.conclusion == "cancelled"
+
+
+def test_a_sandbox_that_starts_after_its_cancel_keeps_the_grace_deadline() -> None:
+    from datetime import timedelta
+
+    h = EngineHarness(make_run(WORKFLOW))
+    h.cancel("build")
+    grace = h.job("build").deadline
+    assert grace == h.now + timedelta(minutes=5)
+    h.start("build")
+    assert h.job("build").deadline == grace
+    assert h.job("build").phase == "running"

@@ -216,3 +216,22 @@ def test_a_grant_for_a_claim_the_run_no_longer_has_is_released() -> None:
         ReleaseConcurrency(key="run-1/migrate.0@7", group="migrate-primary"),
     )
     assert h.state.absorbed.recent[-1] == "granted:unknown_claim:run-1/migrate.0@7"
+
+
+def test_job_level_cancel_in_progress_stops_the_older_runs_job() -> None:
+    workflow = JOB_LEVEL.replace(
+        "      group: migrate-${{ matrix.db }}",
+        "      group: migrate-${{ matrix.db }}\n      cancel-in-progress: true",
+    )
+    registry: ConcurrencyRegistry[EngineHarness] = ConcurrencyRegistry()
+    first = EngineHarness(make_run(workflow, name="run-1"), registry=registry)
+    first.start("migrate.0")
+    second = EngineHarness(make_run(workflow, name="run-2"), registry=registry)
+    assert sorted(first.cancelled) == [
+        ("migrate.0", 1, "concurrency_cancel_in_progress"),
+        ("migrate.1", 1, "concurrency_cancel_in_progress"),
+    ]
+    assert second.phases()["migrate.0"] == "waiting:concurrency"
+    first.complete("migrate.0", "cancelled")
+    assert second.dispatched() == ["migrate.0"]
+    assert first.job("migrate.0").reason == "concurrency_cancel_in_progress"

@@ -208,3 +208,46 @@ jobs:
     h.complete("plan", outputs={"n": "[1, 2, 3]"})
     assert h.dispatched() == ["fan.0", "fan.1", "fan.2"]
     assert {h.job(i).attempt for i in h.dispatched()} == {3}
+
+
+def test_retrying_the_source_of_a_dynamic_matrix_evaluates_it_again() -> None:
+    workflow = """
+on: push
+jobs:
+  plan:
+    runs-on: ubuntu-latest
+    outputs:
+      n: ${{ steps.p.outputs.n }}
+    steps:
+      - id: p
+        run: plan
+  fan:
+    needs: plan
+    runs-on: ubuntu-latest
+    environment: production
+    strategy:
+      matrix:
+        n: ${{ fromJSON(needs.plan.outputs.n) }}
+    steps: [{run: work}]
+  slow:
+    runs-on: ubuntu-latest
+    steps: [{run: sleep}]
+"""
+    h = EngineHarness(make_run(workflow, protected_environments=["production"]))
+    h.complete("plan", outputs={"n": "[1, 2]"})
+    assert h.phases()["fan.0"] == "waiting:approval"
+    h.retry("plan")
+    # nothing of fan had started: the expansion is dropped and made again
+    assert h.phase("fan") == "waiting:needs"
+    assert "fan" not in h.state.matrices
+    h.complete("plan", outputs={"n": "[7, 8, 9]"})
+    h.approve("fan")
+    assert [h.live[i].contexts["matrix"]["n"] for i in h.dispatched() if i != "slow"] == [7, 8, 9]
+
+
+def test_a_retry_during_a_cancellation_is_absorbed() -> None:
+    h = EngineHarness(make_run(WORKFLOW + SLOW))
+    h.fail("build")
+    h.cancel()
+    assert h.retry("build").actions == ()
+    assert h.state.absorbed.recent[-1] == "retry:workflow_not_running:build"

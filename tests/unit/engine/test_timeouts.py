@@ -152,3 +152,20 @@ def test_a_cancelled_sandbox_that_never_reports_ends_after_the_grace_period() ->
     h.advance(minutes=2)
     assert h.job("build").conclusion == "cancelled"
     assert h.job("build").reason == "cancelled"
+
+
+def test_a_timed_out_continue_on_error_job_does_not_fail_the_run() -> None:
+    workflow = """
+on: push
+jobs:
+  optional:
+    runs-on: ubuntu-latest
+    timeout-minutes: 1
+    continue-on-error: true
+    steps: [{run: sleep 600}]
+"""
+    h = EngineHarness(make_run(workflow))
+    h.start("optional")
+    h.advance(minutes=1)
+    assert h.job("optional").reason == "timed_out"
+    assert h.conclusion == "success"
