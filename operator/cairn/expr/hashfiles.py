@@ -12,7 +12,9 @@ GitHub's definition (the runner's ``hashFiles`` script over ``@actions/glob``):
   order of their names; symbolic links are not followed into directories;
 * the result is the SHA-256 of the concatenated SHA-256 digests of the files,
   in that order, as hex; ``''`` when no file matches;
-* only files inside the workspace count.
+* only files inside the workspace count;
+* a first argument ``--follow-symbolic-links`` makes the search follow
+  links to directories.
 
 Departure: a symbolic link whose target lies outside the workspace is skipped
 (GitHub would hash the target), so a job cannot make the function read files
@@ -205,11 +207,22 @@ def _digest(path: str) -> bytes:
     return digest.digest()
 
 
+#: GitHub's runner reads a first argument spelled so as an option.
+FOLLOW_OPTION = "--follow-symbolic-links"
+
+
 def hash_files(workspace: str | os.PathLike[str], arguments: Sequence[str]) -> str:
-    """The ``hashFiles`` value of ``arguments`` (patterns) in ``workspace``."""
+    """The ``hashFiles`` value of ``arguments`` (patterns) in ``workspace``.
+
+    A first argument ``--follow-symbolic-links`` makes the search descend into
+    linked directories (inside the workspace; cycles are cut, broken links
+    skipped), as on GitHub."""
     base = os.path.abspath(os.fspath(workspace))
     if not os.path.isdir(base):
         raise ExpressionEvaluationError(f"hashFiles(): the workspace '{base}' is not a directory")
+    follow = bool(arguments) and arguments[0] == FOLLOW_OPTION
+    if follow:
+        arguments = arguments[1:]
     real_base = os.path.realpath(base)
     patterns = _parse_patterns(base, arguments)
     base_parts = _split(base)
@@ -228,19 +241,25 @@ def hash_files(workspace: str | os.PathLike[str], arguments: Sequence[str]) -> s
             os.lstat(start)
         except OSError:
             continue
-        stack: list[tuple[str, tuple[str, ...]]] = [(start, root)]
+        # (path, its segments, real paths of the directories above it)
+        stack: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [(start, root, ())]
         while stack:
-            path, parts = stack.pop()
+            path, parts, chain = stack.pop()
             try:
-                mode = os.lstat(path).st_mode
+                mode = (os.stat if follow else os.lstat)(path).st_mode
             except OSError:
-                continue
+                continue  # vanished, or (when following) a broken link
             if stat.S_ISDIR(mode):
                 if not any(p.could_match_below(parts) for p in includes):
                     continue
+                real = os.path.realpath(path) if follow else path
+                if follow and (
+                    real in chain or not (real == real_base or _is_inside(real, real_base))
+                ):
+                    continue  # a link cycle, or a link out of the workspace
                 names = sorted(os.listdir(path), key=os.fsencode)
                 for name in reversed(names):
-                    stack.append((os.path.join(path, name), (*parts, name)))
+                    stack.append((os.path.join(path, name), (*parts, name), (*chain, real)))
                 continue
             if not _file_selected(patterns, parts) or not _is_inside(path, base):
                 continue

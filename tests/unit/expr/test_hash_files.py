@@ -162,3 +162,19 @@ def test_content_changes_change_the_hash(repo: Path) -> None:
     before = hash_files(repo, "**/*.py")
     (repo / "src/util.py").write_text("changed")
     assert hash_files(repo, "**/*.py") != before
+
+
+def test_links_to_directories_are_followed_only_on_request(repo: Path) -> None:
+    os.symlink(repo / "src", repo / "linked-src")
+    os.symlink(repo, repo / "src" / "loop")  # a cycle, cut when following
+    plain = expected(repo / "src/main.py", repo / "src/util.py")
+    assert hash_files(repo, "linked-src/**") == ""
+    assert hash_files(repo, "--follow-symbolic-links", "linked-src/*.py") == plain
+    assert hash_files(repo, "--follow-symbolic-links", "src/**/*.py") == plain
+
+
+def test_following_skips_broken_links(repo: Path) -> None:
+    os.symlink(repo / "nowhere", repo / "broken.txt")
+    assert hash_files(repo, "--follow-symbolic-links", "b.txt", "broken.txt") == expected(
+        repo / "b.txt"
+    )
