@@ -346,6 +346,9 @@ ACT_REJECTS: dict[str, str] = {
     "${{ 1234567890123456 }}": "GitHub's numbers are doubles; act parses 32-bit integers",
     "${{ 0xffffffff }}": "GitHub reads 8 hex digits as a signed 32-bit integer (-1)",
     "if: ''": "GitHub treats an empty if as success()",
+    "${{ case(github.event_name == 'push', 'Pushed', 'Other') }}": (
+        "case() is a documented GitHub function act does not know"
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from cairn.expr.errors import ExpressionEvaluationError
 from cairn.expr.hashfiles import hash_files
 from cairn.expr.values import (
     ARRAY,
+    BOOL,
     KIND_NAMES,
     MAX_RESULT_CHARS,
     STRING,
@@ -256,6 +257,27 @@ def build_join(args: list[Compiled]) -> Compiled:
     return join
 
 
+def build_case(args: list[Compiled]) -> Compiled:
+    """``case(pred1, value1, ..., default)``: the value of the first true
+    predicate, else the default. Only the chosen value is evaluated."""
+    pairs = [(args[i], args[i + 1]) for i in range(0, len(args) - 1, 2)]
+    default = args[-1]
+
+    def case(scope: Scope) -> Any:
+        for number, (predicate, value) in enumerate(pairs, 1):
+            decision = predicate(scope)
+            kind = kind_of(decision)
+            if kind != BOOL:
+                raise ExpressionEvaluationError(
+                    f"case(): predicate {number} must be a boolean, not {KIND_NAMES[kind]}"
+                )
+            if decision:
+                return value(scope)
+        return default(scope)
+
+    return case
+
+
 def build_to_json(args: list[Compiled]) -> Compiled:
     (value_of,) = args
 
@@ -303,6 +325,7 @@ BUILDERS: dict[str, Callable[[list[Compiled]], Compiled]] = {
     "startswith": build_starts_with,
     "endswith": build_ends_with,
     "join": build_join,
+    "case": build_case,
     "tojson": build_to_json,
     "fromjson": build_from_json,
     "hashfiles": build_hash_files,

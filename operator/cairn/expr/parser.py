@@ -68,6 +68,7 @@ FUNCTIONS: Final[dict[str, tuple[str, int, int]]] = {
     "tojson": ("toJSON", 1, 1),
     "fromjson": ("fromJSON", 1, 1),
     "hashfiles": ("hashFiles", 1, 255),
+    "case": ("case", 3, 255),
     "success": ("success", 0, 0),
     "always": ("always", 0, 0),
     "cancelled": ("cancelled", 0, 0),
@@ -278,6 +279,12 @@ class Parser:
             else:
                 expected = f"at most {_arguments(maximum)}"
             raise self.error(f"{documented}() takes {expected}, got {len(args)}", name_token.pos)
+        if documented == "case" and len(args) % 2 == 0:
+            raise self.error(
+                "case() takes predicate/value pairs and a default: an odd number of "
+                f"arguments, got {len(args)}",
+                name_token.pos,
+            )
         return self.checked(Call(name_token.pos, documented.lower(), spelled, tuple(args)))
 
 

@@ -549,6 +549,28 @@ JSON: list[tuple[str, Any]] = [
     ("github.ref && fromJSON('x')", Err(EVAL, "1:15: fromJSON()")),
 ]
 
+CASE: list[tuple[str, Any]] = [
+    ("case(true, 'first', 'default')", "first"),
+    ("case(false, 'first', 'default')", "default"),
+    ("case(false, 'a', true, 'b', 'c')", "b"),
+    ("case(false, 'a', false, 'b', 'c')", "c"),
+    ("case(true, 'a', true, 'b', 'c')", "a"),
+    ("case(1 == 1, 'equal', 'not equal')", "equal"),
+    ("case(github.event_name == 'push', matrix.node, 0)", 20),
+    ("case(true, fromJSON('[1]'), 'x')", [1]),
+    ("case(false, fromJSON('not json'), 'ok')", "ok"),  # only the chosen value is evaluated
+    ("case(true, 'ok', fromJSON('not json'))", "ok"),
+    ("case(github.ref == 'refs/heads/main' && github.event_name == 'push', 'prod', 'dev')", "prod"),
+    ("case(!matrix.experimental, 'stable', 'canary')", "canary"),
+    ("CASE(true, 1, 2)", 1),
+    ("case(1, 'a', 'b')", Err(EVAL, "1:1: case(): predicate 1 must be a boolean, not Number")),
+    ("case('true', 'a', 'b')", Err(EVAL, "1:1: case(): predicate 1 must be a boolean, not String")),
+    ("case(false, 'a', null, 'b', 'c')", Err(EVAL, "1:1: case(): predicate 2 must be a boolean")),
+    ("case(matrix.os, 'a', 'b')", Err(EVAL, "1:1: case(): predicate 1 must be a boolean")),
+    ("case(true, 'a')", Err(SYNTAX, "1:1: case() takes at least 3 arguments, got 2")),
+    ("case(true, 'a', 'b', 'c')", Err(SYNTAX, "1:1: case() takes predicate/value pairs")),
+]
+
 STATUS: list[tuple[str, Any]] = [
     ("success()", True),
     ("failure()", False),
@@ -637,6 +659,7 @@ TABLE: list[tuple[str, Any]] = [
     *FORMAT,
     *JOIN,
     *JSON,
+    *CASE,
     *STATUS,
     *((text, err) for text, err in SYNTAX_ERRORS if err is not None),
     *DEEP_BUT_LEGAL,
