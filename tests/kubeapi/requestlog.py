@@ -139,6 +139,12 @@ class RequestLog:
             self._counts.clear()
 
     @property
+    def rows(self) -> int:
+        """Distinct kinds of request seen: what a count query iterates over."""
+        with self._lock:
+            return len(self._counts)
+
+    @property
     def total(self) -> int:
         with self._lock:
             return sum(self._counts.values())

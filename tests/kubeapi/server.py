@@ -172,7 +172,7 @@ class ApiServer:
         rt = route.rt
         self.requests.record(
             method=request.method,
-            path=request.path,
+            path=request.path.rstrip("/") or "/",
             query=request.query_string,
             verb=route.verb,
             group=rt.group if rt else route.group,

@@ -1,0 +1,100 @@
+"""The request counters and the bounded request log that tests and benchmarks read."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import kubernetes
+from kubernetes.client import ApiException
+
+from tests.kubeapi import KubeApiEmulator
+
+
+def test_counts_by_verb_resource_subresource_and_status(
+    kubeapi: KubeApiEmulator, kube_client: Any
+) -> None:
+    core = kubernetes.client.CoreV1Api(kube_client)
+    batch = kubernetes.client.BatchV1Api(kube_client)
+    core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
+    with contextlib.suppress(ApiException):  # AlreadyExists, counted with its status
+        core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
+    core.read_namespaced_config_map("a", "default")
+    core.list_namespaced_config_map("default")
+    core.patch_namespaced_config_map("a", "default", {"data": {"k": "v"}})
+    batch.create_namespaced_job(
+        "default",
+        {
+            "metadata": {"name": "j"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "busybox"}],
+                    }
+                }
+            },
+        },
+    )
+    batch.patch_namespaced_job_status("j", "default", {"status": {"active": 1}})
+    kubernetes.client.CoreApi(kube_client).get_api_versions()
+
+    assert kubeapi.request_count("create", "configmaps") == 2
+    assert kubeapi.request_count("create", "configmaps", status=201) == 1
+    assert kubeapi.request_count("create", "configmaps", status=409) == 1
+    assert kubeapi.request_count("get", "configmaps") == 1
+    assert kubeapi.request_count("list", "configmaps") == 1
+    assert kubeapi.request_count("patch", "configmaps") == 1
+    assert kubeapi.request_count("create", "jobs.batch") == 1
+    assert kubeapi.request_count("patch", "jobs", subresource="status") == 1
+    assert kubeapi.request_count("patch", "jobs", subresource=None) == 0
+    assert kubeapi.request_count(namespace="default") == 7
+    assert kubeapi.request_count(path="/api") == 1
+    assert kubeapi.request_count() == 8
+
+    kubeapi.reset_request_counts()
+    assert kubeapi.request_count() == 0
+    core.read_namespaced_config_map("a", "default")
+    assert kubeapi.request_count("get") == 1
+
+
+def test_in_process_calls_are_not_counted(kubeapi: KubeApiEmulator) -> None:
+    kubeapi.create("configmaps", {"metadata": {"name": "a"}}, "default")
+    kubeapi.patch("configmaps", "a", {"data": {"k": "v"}}, "default")
+    kubeapi.get("configmaps", "a", "default")
+    assert kubeapi.request_count() == 0
+
+
+def test_the_log_is_bounded_and_counting_does_not_grow_with_traffic(kube_client: Any) -> None:
+    with KubeApiEmulator(request_log_size=10) as api:
+        client = api.api_client()
+        core = kubernetes.client.CoreV1Api(client)
+        core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
+        for _ in range(50):
+            core.read_namespaced_config_map("a", "default")
+        records = api.recent_requests()
+        assert len(records) == 10
+        assert [r.seq for r in records] == list(range(42, 52))
+        assert all(
+            r.verb == "get" and r.resource == "configmaps" and r.name == "a" for r in records
+        )
+        assert api.request_count("get", "configmaps") == 50
+        # One counter row per kind of request: a count query costs the same after 50 or 50,000 GETs.
+        assert api.requests.rows == 2
+        client.close()
+
+
+def test_records_describe_the_request(kubeapi: KubeApiEmulator, kube_client: Any) -> None:
+    kubernetes.client.CoreV1Api(kube_client).list_namespaced_config_map(
+        "default", label_selector="a=b"
+    )
+    (record,) = kubeapi.recent_requests()
+    assert (record.method, record.verb, record.resource, record.namespace, record.status) == (
+        "GET",
+        "list",
+        "configmaps",
+        "default",
+        200,
+    )
+    assert record.query == "labelSelector=a%3Db"
+    assert record.user_agent.startswith("OpenAPI-Generator")
