@@ -108,5 +108,7 @@ class Decision:
 
     state: WorkflowState
     actions: tuple[Action, ...]
-    #: instance ids whose entry in ``state.jobs`` changed (for patch-only writes)
+    #: instance ids whose entry in ``state.jobs`` changed (for patch-only
+    #: writes); an id absent from ``state.jobs`` was removed (a dynamic
+    #: matrix's placeholder replaced by its instances, or the reverse)
     changed: frozenset[str]

@@ -31,6 +31,7 @@ from cairn.engine import (
     Decision,
     Event,
     JobStarted,
+    JobState,
     RerunRequested,
     RetryRequested,
     StartJob,
@@ -96,9 +97,18 @@ class Checker:
 
     started: set[tuple[str, int]] = field(default_factory=set)
     ended: dict[tuple[str, int], str] = field(default_factory=dict)
+    previous: dict[str, JobState] | None = None
 
     def check(self, decision: Decision, events: tuple[Event, ...]) -> None:
         state = decision.state
+        if self.previous is not None:
+            differ = {
+                i
+                for i in set(self.previous) | set(state.jobs)
+                if self.previous.get(i) != state.jobs.get(i)
+            }
+            assert differ <= decision.changed, f"unreported changes: {differ - decision.changed}"
+        self.previous = dict(state.jobs)
         for action in decision.actions:
             if isinstance(action, StartJob):
                 spec = action.spec
