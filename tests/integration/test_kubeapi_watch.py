@@ -197,6 +197,18 @@ async def test_too_old_resource_version_is_410_inside_the_stream() -> None:
         assert api.errors == []
 
 
+async def test_the_history_also_has_a_memory_budget() -> None:
+    with KubeApiEmulator(history_bytes=4096) as api:
+        first = _cm(api, "first")
+        for i in range(3):
+            api.create(
+                "configmaps", {"metadata": {"name": f"big-{i}"}, "data": {"k": "x" * 1500}}, NS
+            )
+        async with watch(api, resourceVersion=first["metadata"]["resourceVersion"]) as stream:
+            (error,) = await stream.rest()
+        assert error["type"] == "ERROR" and error["object"]["code"] == 410
+
+
 def test_the_kubernetes_client_sees_410_as_an_api_exception(
     kubeapi: KubeApiEmulator, kube_client: Any
 ) -> None:

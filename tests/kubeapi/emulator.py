@@ -65,13 +65,16 @@ class KubeApiEmulator:
         seed: int = 0,
         clock: Callable[[], datetime] | None = None,
         history_limit: int = 10_000,
+        history_bytes: int = 64 * 1024 * 1024,
         request_log_size: int = 1000,
         watch_timeout: float = 1800.0,
     ) -> None:
         self.host = host
         self._requested_port = port
         self.token = token
-        self.store = ObjectStore(clock=clock, seed=seed, history_limit=history_limit)
+        self.store = ObjectStore(
+            clock=clock, seed=seed, history_limit=history_limit, history_bytes=history_bytes
+        )
         self.requests = RequestLog(request_log_size)
         self._watch_changed = threading.Condition()
         self.server = ApiServer(

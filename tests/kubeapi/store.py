@@ -102,6 +102,7 @@ class ObjectStore:
         clock: Callable[[], datetime] | None = None,
         seed: int = 0,
         history_limit: int = 10_000,
+        history_bytes: int = 64 * 1024 * 1024,
         namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
         max_object_bytes: int = MAX_OBJECT_BYTES,
     ) -> None:
@@ -109,13 +110,16 @@ class ObjectStore:
         self.lock = threading.RLock()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = random.Random(seed)
+        # Each resource keeps its recent changes up to a count and a memory budget, whichever
+        # comes first: a 1,000-job workflow's status patches would otherwise pile up gigabytes.
         self._history_limit = history_limit
+        self._history_bytes = history_bytes
         self._max_object_bytes = max_object_bytes
         self._rv = 0
         self._objects: dict[StorageKey, dict[ObjectKey, dict[str, Any]]] = defaultdict(dict)
-        self._history: dict[StorageKey, deque[Change]] = defaultdict(
-            lambda: deque(maxlen=history_limit)
-        )
+        self._sizes: dict[tuple[StorageKey, ObjectKey], int] = {}
+        self._history: dict[StorageKey, deque[Change]] = defaultdict(deque)
+        self._history_size: Counter[StorageKey] = Counter()
         #: changes with rv <= this may be missing from the history of that resource
         self._compacted: dict[StorageKey, int] = defaultdict(int)
         self._subs: dict[StorageKey, list[Subscription]] = defaultdict(list)
@@ -280,6 +284,7 @@ class ObjectStore:
         with self.lock:
             for storage in list(self._history):
                 self._history[storage].clear()
+            self._history_size.clear()
             for storage in set(self._objects) | set(self._history):
                 self._compacted[storage] = self._rv
             return self._rv
@@ -373,7 +378,7 @@ class ObjectStore:
         with self.lock:
             old = self._require(rt, namespace, name)
             patched = apply_patch(rt, content_type, copy.deepcopy(present(rt, old)), patch)
-            incoming = self._incoming(rt, patched)
+            incoming = self._incoming(rt, patched, fresh=True)
             meta = incoming["metadata"]
             if meta.get("name") != name:
                 raise Invalid(
@@ -484,10 +489,12 @@ class ObjectStore:
                     f"{rt.plural}.{rt.group} is terminating"
                 )
 
-    def _incoming(self, rt: ResourceType, body: Any) -> dict[str, Any]:
+    def _incoming(self, rt: ResourceType, body: Any, *, fresh: bool = False) -> dict[str, Any]:
+        """Check a request body against its URL's type; a copy the store may change (unless
+        ``fresh``: already a private copy)."""
         if not isinstance(body, dict):
             raise BadRequest(f"the request body must be a JSON object, got {type(body).__name__}")
-        obj = copy.deepcopy(body)
+        obj = body if fresh else copy.deepcopy(body)
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if api_version and api_version != rt.api_version:
             raise BadRequest(
@@ -706,21 +713,19 @@ class ObjectStore:
                     f"etcdserver: request is too large ({size} bytes > {self._max_object_bytes})"
                 )
             self._objects[storage][key] = new
-            change = Change(
-                MODIFIED if old is not None else ADDED, rv, storage, key[0], key[1], new, old
-            )
+            self._sizes[(storage, key)] = size
+            kind = MODIFIED if old is not None else ADDED
+            change = Change(kind, rv, storage, key[0], key[1], new, old, size)
         else:
             assert old is not None
             final = dict(old)
             final["metadata"] = dict(old["metadata"], resourceVersion=str(rv))
             del self._objects[storage][key]
-            change = Change(DELETED, rv, storage, key[0], key[1], final, old)
+            size = self._sizes.pop((storage, key), 0)
+            change = Change(DELETED, rv, storage, key[0], key[1], final, old, size)
         self._rv = rv
         self._reindex(storage, key, new, old)
-        history = self._history[storage]
-        if len(history) == history.maxlen:
-            self._compacted[storage] = history[0].rv
-        history.append(change)
+        self._remember(change)
         subs = self._subs.get(storage)
         if subs:
             for sub in list(subs):
@@ -728,6 +733,18 @@ class ObjectStore:
                 if not sub.active:
                     subs.remove(sub)
         return change
+
+    def _remember(self, change: Change) -> None:
+        history = self._history[change.storage]
+        while history and (
+            len(history) >= self._history_limit
+            or self._history_size[change.storage] + change.size > self._history_bytes
+        ):
+            evicted = history.popleft()
+            self._history_size[change.storage] -= evicted.size
+            self._compacted[change.storage] = evicted.rv
+        history.append(change)
+        self._history_size[change.storage] += change.size
 
     def _reindex(
         self,
@@ -927,6 +944,7 @@ class ObjectStore:
             sub.send(Marker("close", self._rv))
             sub.active = False
         self._history.pop(storage, None)
+        self._history_size.pop(storage, None)
 
 
 def _content(rt: ResourceType, obj: Mapping[str, Any]) -> dict[str, Any]:

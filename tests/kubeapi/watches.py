@@ -38,6 +38,8 @@ class Change:
     name: str
     obj: Mapping[str, Any]
     old: Mapping[str, Any] | None
+    #: serialized size of ``obj``, for the history's memory budget
+    size: int = 0
 
 
 @dataclass(frozen=True)
