@@ -57,7 +57,7 @@ from cairn.engine.state import JobState, WorkflowState
 from cairn.local.sandbox import Sandbox
 from cairn.local.store import ResultRecord, RunDir
 from cairn.runner.clock import Clock
-from cairn.runner.logsink import LogRecord, LogSink
+from cairn.runner.logsink import FileSink, LogRecord, LogSink, TeeSink
 
 #: a wake whose consequences keep producing events this many times is a bug
 _MAX_ROUNDS_PER_WAKE = 100_000
@@ -88,6 +88,7 @@ class _Attempt:
     spec: JobSpec
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     sink: LogSink | None = None
+    log: FileSink | None = None
     task: asyncio.Task[None] | None = None
 
     @property
@@ -350,7 +351,9 @@ class LocalExecutor:
     # -- side effects ---------------------------------------------------------
 
     def _launch(self, attempt: _Attempt) -> None:
-        attempt.sink = self.reporter.job_sink(attempt.key, attempt.spec)
+        attempt.log = self.sandbox.open_log(attempt.key, attempt.spec)
+        shown = self.reporter.job_sink(attempt.key, attempt.spec)
+        attempt.sink = TeeSink(attempt.log, shown)
         self._running[attempt.ident] = attempt
         self.reporter.job_started(attempt.key, attempt.spec)
         attempt.task = asyncio.get_running_loop().create_task(self._run(attempt))
@@ -360,7 +363,7 @@ class LocalExecutor:
         assert attempt.sink is not None
         try:
             record = await self.sandbox.run(
-                attempt.key, spec, cancel=attempt.cancel, sink=attempt.sink
+                attempt.key, spec, cancel=attempt.cancel, log=attempt.sink
             )
             result = record.result
             self.results[(attempt.key, spec.instance_id, spec.attempt)] = record
@@ -376,6 +379,8 @@ class LocalExecutor:
                 reason=f"the local executor failed: {type(exc).__name__}: {exc}",
             )
         finally:
+            if attempt.log is not None:
+                attempt.log.close()
             if self._running.get(attempt.ident) is attempt:
                 del self._running[attempt.ident]
         self._post(attempt.key, JobCompleted(token=spec.callback_token, result=result))

@@ -88,7 +88,8 @@ def compile_all(files: list[Path], cwd: Path) -> list[tuple[Path, Plan]]:
     problems: list[str] = []
     for path in files:
         try:
-            compiled.append((path, compile_plan(load_workflow(shown_path(path, cwd)))))
+            shown = str(shown_path(path, cwd))
+            compiled.append((path, compile_plan(load_workflow(path, name=shown))))
         except WorkflowError as exc:
             problems.append(str(exc))
         except MatrixError as exc:
@@ -144,12 +145,12 @@ def select(
             given.update(inputs)
         decision = explain_trigger(workflow, event_name, event)
         if not decision.triggered:
-            selection.skipped.append(SkippedWorkflow(path=str(path), reason=decision.reason))
+            selection.skipped.append(SkippedWorkflow(path=workflow.file, reason=decision.reason))
             continue
         if job is not None:
             if job not in workflow.jobs:
                 reason = f"it has no job {job!r}{suggestion(job, workflow.jobs)}"
-                selection.skipped.append(SkippedWorkflow(path=str(path), reason=reason))
+                selection.skipped.append(SkippedWorkflow(path=workflow.file, reason=reason))
                 continue
             plan = narrow(plan, job)
         resolved = resolve_inputs(workflow, event_name, given)
@@ -219,5 +220,5 @@ def workflow_runs(
             secret_names=tuple(sorted(secrets)),
             token_seed=secrets_module.token_hex(16),
         )
-        entries.append(WorkflowEntry(key=chosen.key, path=str(chosen.path), run=run))
+        entries.append(WorkflowEntry(key=chosen.key, path=chosen.plan.workflow.file, run=run))
     return entries

@@ -144,7 +144,7 @@ def discover_repository(start: Path) -> Repository:
     settings: dict[str, str] = {}
     for line in config_out.splitlines():
         key, _, value = line.partition(" ")
-        settings.setdefault(key.lower(), value)
+        settings[key.lower()] = value  # later (more local) configuration wins
     remote_url = settings.get("remote.origin.url")
     parsed = parse_remote(remote_url) if remote_url else None
     server_url, full_name = parsed or (DEFAULT_SERVER_URL, f"local/{root.name}")

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cairn.engine.jobspec import JobResult, JobSpec
+from cairn.engine.jobspec import Annotation, JobResult, JobSpec
 from cairn.local.store import ResultRecord, RunDir
 from cairn.runner.checkout import CheckoutSource
 from cairn.runner.clock import Clock
 from cairn.runner.errors import RunnerSetupError
 from cairn.runner.job import run_job
-from cairn.runner.logsink import FileSink, LogSink, TeeSink
+from cairn.runner.logsink import FileSink, LogRecord, LogSink
 from cairn.runner.settings import RunnerSettings
 
 
@@ -42,18 +42,20 @@ class Sandbox:
     def log_path(self, key: str, spec: JobSpec) -> Path:
         return self.run_dir.log_path(key, spec.instance_id, spec.attempt)
 
+    def open_log(self, key: str, spec: JobSpec) -> FileSink:
+        """The attempt's log file (the caller tees it with what people see)."""
+        return FileSink(self.log_path(key, spec))
+
     async def run(
-        self, key: str, spec: JobSpec, *, cancel: asyncio.Event, sink: LogSink
+        self, key: str, spec: JobSpec, *, cancel: asyncio.Event, log: LogSink
     ) -> ResultRecord:
         """Run the attempt and record its result beside the checkpoint.
         Whatever goes wrong becomes a failed result; only the caller's own
         cancellation (a hard stop) propagates."""
         workspace = self.run_dir.workspace_path(key, spec.instance_id, self.repo_name)
-        log_path = self.log_path(key, spec)
         if workspace.parent.exists():
             # a new attempt starts from nothing, like a fresh runner
             shutil.rmtree(workspace.parent, ignore_errors=True)
-        log_file = FileSink(log_path)
         secrets = {name: self.secrets[name] for name in spec.secret_names if name in self.secrets}
         try:
             result = await run_job(
@@ -61,31 +63,32 @@ class Sandbox:
                 workspace=workspace,
                 secrets=secrets,
                 checkout=self.checkout,
-                log=TeeSink(log_file, sink),
+                log=log,
                 cancel=cancel,
                 settings=self.settings,
                 clock=self.clock,
                 base_env=self.base_env,
             )
         except RunnerSetupError as exc:
-            result = self._failed(spec, str(exc))
+            result = self._failed(spec, str(exc), log)
         except asyncio.CancelledError:
-            log_file.close()
             raise
         except Exception as exc:
             # a bug in the runner: the job fails, and the traceback is in its log
-            with log_path.open("a", encoding="utf-8") as handle:
-                handle.write(traceback.format_exc())
-            result = self._failed(spec, f"runner error: {type(exc).__name__}: {exc}")
-        log_file.close()
+            for line in traceback.format_exc().rstrip().split("\n"):
+                log.write(LogRecord(time=self.clock.now(), kind="info", text=line))
+            result = self._failed(spec, f"runner error: {type(exc).__name__}: {exc}", log)
+        log_path = self.log_path(key, spec)
         record = ResultRecord(workflow=key, name=spec.name, log=str(log_path), result=result)
         self.run_dir.write_result(record)
         if result.conclusion == "success":
             shutil.rmtree(workspace.parent, ignore_errors=True)
         return record
 
-    def _failed(self, spec: JobSpec, reason: str) -> JobResult:
+    def _failed(self, spec: JobSpec, reason: str, log: LogSink) -> JobResult:
         now = self.clock.now()
+        annotation = Annotation(level="error", message=reason)
+        log.write(LogRecord(time=now, kind="error", text=reason, annotation=annotation))
         return JobResult(
             instance_id=spec.instance_id,
             attempt=spec.attempt,

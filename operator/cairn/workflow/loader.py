@@ -13,9 +13,12 @@ from cairn.workflow.yamltree import MAX_FILE_BYTES
 WORKFLOW_SUFFIXES = (".yml", ".yaml")
 
 
-def load_workflow(path: str | Path) -> Workflow:
-    """Read and compile one workflow file; problems are raised as ``WorkflowError``."""
-    name = str(path)
+def load_workflow(path: str | Path, *, name: str | None = None) -> Workflow:
+    """Read and compile one workflow file; problems are raised as ``WorkflowError``.
+    ``name`` is how messages (and a workflow without ``name:``) refer to the
+    file, when not as ``path`` (``cairn run`` reads absolute paths but shows
+    them relative to where it was started)."""
+    name = str(path) if name is None else name
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
