@@ -66,6 +66,7 @@ from .resources import (
     types_from_crd,
 )
 from .selectors import FieldSelector, LabelSelector
+from .shapes import check_shape
 from .watches import ADDED, DELETED, MODIFIED, Change, Marker, Sink, Subscription, WatchEvent
 
 ObjectKey = tuple[str | None, str]  # (namespace or None for cluster-scoped, name)
@@ -508,6 +509,7 @@ class ObjectStore:
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise BadRequest("metadata must be a JSON object")
+        check_shape(rt, obj)
         return obj
 
     def _settle_namespace(
