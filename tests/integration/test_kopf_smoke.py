@@ -6,17 +6,18 @@ child objects carry ownerReferences and are garbage-collected, a ConfigMap
 deleted from under the operator is noticed, Kopf's finalizer holds deletion
 until the handler ran, a cut watch resumes from its resourceVersion without a
 relist, a compacted history (410 Gone) makes Kopf relist, and the operator
-shuts down cleanly.
+shuts down cleanly. A second run shows Kopf's peering pausing and resuming.
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from kopf.testing import KopfRunner
 
-from tests.integration.conftest import TEST_MANIFESTS
+from tests.integration.conftest import REPO_ROOT, TEST_MANIFESTS
 from tests.kubeapi import KubeApiEmulator
 from tests.kubeapi import kopf_smoke_operator as op
 
@@ -130,3 +131,35 @@ def test_kopf_operator_runs_end_to_end_against_the_emulator(kubeapi: KubeApiEmul
     # Every handler created its ConfigMap exactly once: no duplicate work after the reconnects.
     assert kubeapi.request_count("create", "configmaps", status=201) == 3
     assert kubeapi.request_count("create", "configmaps", status=409) == 0
+
+
+def test_kopf_peering_pauses_for_a_higher_priority_peer(kubeapi: KubeApiEmulator) -> None:
+    """Kopf's peering (used by the two-replica Deployment) works through the emulator."""
+    kubeapi.register_crd(REPO_ROOT / "crds" / "kopf-peering.yaml")
+    kubeapi.register_crd(TEST_MANIFESTS / "widgets.yaml")
+    now = datetime.datetime.now(datetime.UTC).isoformat()
+    other = {"priority": 100, "lifetime": 60, "lastseen": now}
+    kubeapi.create(
+        "kopfpeerings.kopf.dev",
+        {"metadata": {"name": "cairn"}, "status": {"other-replica": other}},
+        NS,
+    )
+    args = ["run", "--namespace", NS, "--peering", "cairn", "--priority", "10"]
+    with KopfRunner(args, registry=op.registry, settings=op.make_settings(), timeout=30) as runner:
+        kubeapi.wait_for(
+            "kopfpeerings.kopf.dev",
+            "cairn",
+            NS,
+            timeout=TIMEOUT,
+            predicate=lambda o: o is not None and len(o.get("status") or {}) == 2,
+        )
+        kubeapi.create(WIDGETS, _widget("w", "m"), NS)
+        # Paused behind a higher-priority peer: no watch on widgets, nothing handled.
+        assert kubeapi.active_watches(WIDGETS) == []
+        assert "status" not in kubeapi.get(WIDGETS, "w", NS)
+        # The other replica goes away: this one resumes and catches up.
+        kubeapi.patch("kopfpeerings.kopf.dev", "cairn", {"status": {"other-replica": None}}, NS)
+        kubeapi.wait_for(WIDGETS, "w", NS, predicate=_phase("Ready"), timeout=TIMEOUT)
+    assert runner.exit_code == 0
+    # On exit the operator removes its own peering record.
+    assert kubeapi.get("kopfpeerings.kopf.dev", "cairn", NS).get("status") == {}
