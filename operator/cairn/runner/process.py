@@ -42,18 +42,21 @@ def _live_groups(candidates: set[int]) -> set[int]:
 
     Zombies count as gone: when the runner is PID 1 of a pod, orphans
     re-parented to it are never reaped, yet they run nothing."""
+    alive = set()
+    for pgid in candidates:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            pass
+        alive.add(pgid)
     proc = Path("/proc")
-    if not proc.is_dir():
-        alive = set()
-        for pgid in candidates:
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                continue
-            except PermissionError:
-                pass
-            alive.add(pgid)
+    # a group without any process needs no scan of /proc (the common case:
+    # every step's processes have exited), which costs milliseconds per job
+    if not alive or not proc.is_dir():
         return alive
+    candidates = alive
     found: set[int] = set()
     for entry in proc.iterdir():
         if not entry.name.isdigit():
