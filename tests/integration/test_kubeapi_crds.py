@@ -47,12 +47,11 @@ def _register_all(api: KubeApiEmulator) -> None:
 def test_project_crd_is_served_as_declared(
     kube_client: Any, where: str, crd: dict[str, Any]
 ) -> None:
-    created = kubernetes.client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(
-        crd
-    )
+    ext: Any = kubernetes.client.ApiextensionsV1Api(kube_client)
+    created = ext.create_custom_resource_definition(crd)
     assert {c.type: c.status for c in created.status.conditions}["Established"] == "True"
     spec = crd["spec"]
-    custom = kubernetes.client.CustomObjectsApi(kube_client)
+    custom: Any = kubernetes.client.CustomObjectsApi(kube_client)
     for version in spec["versions"]:
         served = {
             r.name: r for r in custom.get_api_resources(spec["group"], version["name"]).resources

@@ -15,7 +15,7 @@ from tests.kubeapi import KubeApiEmulator
 NS = "default"
 
 
-def _core(client: Any) -> kubernetes.client.CoreV1Api:
+def _core(client: Any) -> Any:
     return kubernetes.client.CoreV1Api(client)
 
 
@@ -106,7 +106,9 @@ def test_finalizers_hold_the_object_until_removed(
         core.patch_namespaced_config_map(
             "c", NS, {"metadata": {"finalizers": ["cairn.dev/finalizer", "x.dev/y"]}}
         )
-    assert e.value.status == 422 and "no new finalizers" in json.loads(e.value.body)["message"]
+    assert (
+        e.value.status == 422 and "no new finalizers" in json.loads(e.value.body or "")["message"]
+    )
     # Other changes are still allowed while it waits.
     core.patch_namespaced_config_map("c", NS, {"data": {"note": "cleaning up"}})
     core.patch_namespaced_config_map("c", NS, {"metadata": {"finalizers": None}})
@@ -173,7 +175,7 @@ def test_orphan_propagation_keeps_dependents_and_drops_their_references(
 def test_jobs_orphan_their_pods_unless_asked_otherwise(
     kube_client: Any, kubeapi: KubeApiEmulator
 ) -> None:
-    batch = kubernetes.client.BatchV1Api(kube_client)
+    batch: Any = kubernetes.client.BatchV1Api(kube_client)
     _pod(kubeapi, "a-pod", _job(kubeapi, "a"))
     batch.delete_namespaced_job("a", NS)  # batch/v1's legacy default: orphan
     assert kubeapi.find("pods", "a-pod", NS) is not None
@@ -215,7 +217,7 @@ def test_namespace_termination_removes_its_contents(
     assert kubeapi.find("configmaps", "free", "doomed") is None
     with pytest.raises(ApiException) as e:
         core.create_namespaced_config_map("doomed", {"metadata": {"name": "late"}})
-    assert e.value.status == 403 and "being terminated" in json.loads(e.value.body)["message"]
+    assert e.value.status == 403 and "being terminated" in json.loads(e.value.body or "")["message"]
     core.patch_namespaced_config_map("held", "doomed", {"metadata": {"finalizers": None}})
     assert kubeapi.find("namespaces", "doomed") is None
 

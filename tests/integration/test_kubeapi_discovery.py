@@ -26,6 +26,11 @@ def _raw_get(api: KubeApiEmulator, path: str, token: str | None = "default") -> 
         return e.code, json.loads(e.read())
 
 
+def _groups(client: Any) -> list[Any]:
+    apis: Any = kubernetes.client.ApisApi(client)
+    return list(apis.get_api_versions().groups)
+
+
 def _resources(client: Any, group_version: str) -> dict[str, Any]:
     if group_version == "v1":
         found = kubernetes.client.CoreV1Api(client).get_api_resources()
@@ -38,7 +43,7 @@ def _resources(client: Any, group_version: str) -> dict[str, Any]:
 def test_core_and_builtin_groups_are_discoverable(kube_client: Any) -> None:
     versions = kubernetes.client.CoreApi(kube_client).get_api_versions()
     assert versions.versions == ["v1"]
-    groups = {g.name: g for g in kubernetes.client.ApisApi(kube_client).get_api_versions().groups}
+    groups = {g.name: g for g in _groups(kube_client)}
     for name in ("batch", "coordination.k8s.io", "events.k8s.io", "apiextensions.k8s.io"):
         assert groups[name].preferred_version.version == "v1"
 
@@ -76,12 +81,12 @@ def test_requests_need_the_configured_bearer_token(kubeapi: KubeApiEmulator) -> 
 
 def test_posting_a_crd_serves_its_namespaced_resource_with_status(kube_client: Any) -> None:
     crd = yaml.safe_load((TEST_MANIFESTS / "widgets.yaml").read_text())
-    ext = kubernetes.client.ApiextensionsV1Api(kube_client)
+    ext: Any = kubernetes.client.ApiextensionsV1Api(kube_client)
     created = ext.create_custom_resource_definition(crd)
     conditions = {c.type: c.status for c in created.status.conditions}
     assert conditions == {"NamesAccepted": "True", "Established": "True"}
 
-    groups = {g.name: g for g in kubernetes.client.ApisApi(kube_client).get_api_versions().groups}
+    groups = {g.name: g for g in _groups(kube_client)}
     assert groups["test.cairn.dev"].preferred_version.version == "v1"
     served = _resources(kube_client, "test.cairn.dev/v1")
     assert served["widgets"].namespaced is True
@@ -90,7 +95,7 @@ def test_posting_a_crd_serves_its_namespaced_resource_with_status(kube_client: A
     assert served["widgets"].categories == ["cairn-test"]
     assert "widgets/status" in served
 
-    custom = kubernetes.client.CustomObjectsApi(kube_client)
+    custom: Any = kubernetes.client.CustomObjectsApi(kube_client)
     body = {
         "apiVersion": "test.cairn.dev/v1",
         "kind": "Widget",
@@ -106,17 +111,13 @@ def test_posting_a_crd_serves_its_namespaced_resource_with_status(kube_client: A
 
 def test_a_cluster_scoped_crd_with_two_versions(kubeapi: KubeApiEmulator, kube_client: Any) -> None:
     kubeapi.register_crd(TEST_MANIFESTS / "gadgets.yaml")
-    group = next(
-        g
-        for g in kubernetes.client.ApisApi(kube_client).get_api_versions().groups
-        if g.name == "test.cairn.dev"
-    )
+    group = next(g for g in _groups(kube_client) if g.name == "test.cairn.dev")
     assert [v.version for v in group.versions] == ["v1", "v1beta1"]
     assert group.preferred_version.version == "v1"
     served = _resources(kube_client, "test.cairn.dev/v1beta1")
     assert served["gadgets"].namespaced is False and "gadgets/status" not in served
 
-    custom = kubernetes.client.CustomObjectsApi(kube_client)
+    custom: Any = kubernetes.client.CustomObjectsApi(kube_client)
     custom.create_cluster_custom_object(
         "test.cairn.dev",
         "v1",
@@ -148,7 +149,7 @@ def test_deleting_a_crd_removes_its_api_and_objects(
             "test.cairn.dev", "v1", "default", "widgets"
         )
     assert e.value.status == 404
-    groups = [g.name for g in kubernetes.client.ApisApi(kube_client).get_api_versions().groups]
+    groups = [g.name for g in _groups(kube_client)]
     assert "test.cairn.dev" not in groups
     # Registering it again starts empty.
     kubeapi.register_crd(TEST_MANIFESTS / "widgets.yaml")
@@ -174,4 +175,4 @@ def test_invalid_crds_are_refused_with_422(kube_client: Any, mutate: Any, fragme
     with pytest.raises(ApiException) as e:
         kubernetes.client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(crd)
     assert e.value.status == 422
-    assert fragment in json.loads(e.value.body)["message"]
+    assert fragment in json.loads(e.value.body or "")["message"]

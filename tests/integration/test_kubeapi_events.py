@@ -18,7 +18,7 @@ NS = "default"
 def test_core_events_are_visible_as_events_k8s_io(
     kubeapi: KubeApiEmulator, kube_client: Any
 ) -> None:
-    core = kubernetes.client.CoreV1Api(kube_client)
+    core: Any = kubernetes.client.CoreV1Api(kube_client)
     made = core.create_namespaced_event(
         NS,
         {
@@ -50,7 +50,7 @@ def test_events_k8s_io_events_are_visible_as_core_events(
     kubeapi: KubeApiEmulator, kube_client: Any
 ) -> None:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    events_v1 = kubernetes.client.EventsV1Api(kube_client)
+    events_v1: Any = kubernetes.client.EventsV1Api(kube_client)
     events_v1.create_namespaced_event(
         NS,
         {
@@ -89,7 +89,7 @@ async def test_events_k8s_io_requires_its_fields(kubeapi: KubeApiEmulator) -> No
 
 
 def test_leases_support_optimistic_leader_election(kube_client: Any) -> None:
-    coordination = kubernetes.client.CoordinationV1Api(kube_client)
+    coordination: Any = kubernetes.client.CoordinationV1Api(kube_client)
     lease = coordination.create_namespaced_lease(
         NS,
         {

@@ -19,7 +19,7 @@ NS = "default"
 
 
 @pytest.fixture
-def core(kubeapi: KubeApiEmulator, kube_client: Any) -> kubernetes.client.CoreV1Api:
+def core(kubeapi: KubeApiEmulator, kube_client: Any) -> Any:
     objects = {
         "web-1": {"app": "web", "tier": "front", "attempt": "1"},
         "web-2": {"app": "web", "tier": "back", "attempt": "2"},
@@ -48,9 +48,7 @@ def core(kubeapi: KubeApiEmulator, kube_client: Any) -> kubernetes.client.CoreV1
         ("", ["db-1", "plain", "web-1", "web-2"]),
     ],
 )
-def test_label_selectors(
-    core: kubernetes.client.CoreV1Api, selector: str, expected: list[str]
-) -> None:
+def test_label_selectors(core: Any, selector: str, expected: list[str]) -> None:
     found = core.list_namespaced_config_map(NS, label_selector=selector)
     assert sorted(i.metadata.name for i in found.items) == expected
 
@@ -66,9 +64,7 @@ def test_label_selectors(
         ("metadata.name=web-1,metadata.name!=web-1", []),
     ],
 )
-def test_field_selectors(
-    core: kubernetes.client.CoreV1Api, selector: str, expected: list[str]
-) -> None:
+def test_field_selectors(core: Any, selector: str, expected: list[str]) -> None:
     found = core.list_namespaced_config_map(NS, field_selector=selector)
     assert sorted(i.metadata.name for i in found.items) == expected
 
@@ -85,16 +81,14 @@ def test_field_selectors(
         ({"label_selector": "attempt>one"}, "integer"),
     ],
 )
-def test_bad_selectors_are_400(
-    core: kubernetes.client.CoreV1Api, kwargs: dict[str, str], fragment: str
-) -> None:
+def test_bad_selectors_are_400(core: Any, kwargs: dict[str, str], fragment: str) -> None:
     with pytest.raises(ApiException) as e:
         core.list_namespaced_config_map(NS, **kwargs)
-    assert e.value.status == 400 and fragment in json.loads(e.value.body)["message"]
+    assert e.value.status == 400 and fragment in json.loads(e.value.body or "")["message"]
 
 
 def test_type_specific_field_selectors(kubeapi: KubeApiEmulator, kube_client: Any) -> None:
-    core = kubernetes.client.CoreV1Api(kube_client)
+    core: Any = kubernetes.client.CoreV1Api(kube_client)
     core.create_namespaced_event(
         NS,
         {
@@ -133,7 +127,7 @@ def test_listing_across_namespaces(kubeapi: KubeApiEmulator, kube_client: Any) -
     kubeapi.create("namespaces", {"metadata": {"name": "other"}})
     kubeapi.create("configmaps", {"metadata": {"name": "x", "labels": {"k": "v"}}}, NS)
     kubeapi.create("configmaps", {"metadata": {"name": "x", "labels": {"k": "v"}}}, "other")
-    core = kubernetes.client.CoreV1Api(kube_client)
+    core: Any = kubernetes.client.CoreV1Api(kube_client)
     found = core.list_config_map_for_all_namespaces(label_selector="k=v")
     assert [(i.metadata.namespace, i.metadata.name) for i in found.items] == [
         (NS, "x"),
@@ -145,7 +139,7 @@ def test_listing_across_namespaces(kubeapi: KubeApiEmulator, kube_client: Any) -
 def test_chunked_lists_with_continue_tokens(kubeapi: KubeApiEmulator, kube_client: Any) -> None:
     for i in range(7):
         kubeapi.create("configmaps", {"metadata": {"name": f"cm-{i}"}}, NS)
-    core = kubernetes.client.CoreV1Api(kube_client)
+    core: Any = kubernetes.client.CoreV1Api(kube_client)
     first = core.list_namespaced_config_map(NS, limit=3)
     assert [i.metadata.name for i in first.items] == ["cm-0", "cm-1", "cm-2"]
     assert first.metadata.remaining_item_count == 4 and first.metadata._continue

@@ -17,12 +17,12 @@ from tests.kubeapi import KubeApiEmulator
 NS = "default"
 
 
-def _core(client: Any) -> kubernetes.client.CoreV1Api:
+def _core(client: Any) -> Any:
     return kubernetes.client.CoreV1Api(client)
 
 
 def _status_of(e: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(e.value.body)
+    body: dict[str, Any] = json.loads(e.value.body or "")
     assert body["kind"] == "Status" and body["status"] == "Failure"
     assert body["code"] == e.value.status
     return body
@@ -186,7 +186,7 @@ def _job(name: str, restart_policy: str | None = "Never") -> dict[str, Any]:
 
 
 def test_jobs_get_defaults_and_are_validated(kube_client: Any) -> None:
-    batch = kubernetes.client.BatchV1Api(kube_client)
+    batch: Any = kubernetes.client.BatchV1Api(kube_client)
     job = batch.create_namespaced_job(NS, _job("build-1"))
     assert job.spec.backoff_limit == 6 and job.spec.completions == 1 and job.spec.parallelism == 1
     assert job.spec.selector.match_labels == {

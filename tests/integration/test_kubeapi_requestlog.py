@@ -14,8 +14,8 @@ from tests.kubeapi import KubeApiEmulator
 def test_counts_by_verb_resource_subresource_and_status(
     kubeapi: KubeApiEmulator, kube_client: Any
 ) -> None:
-    core = kubernetes.client.CoreV1Api(kube_client)
-    batch = kubernetes.client.BatchV1Api(kube_client)
+    core: Any = kubernetes.client.CoreV1Api(kube_client)
+    batch: Any = kubernetes.client.BatchV1Api(kube_client)
     core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
     with contextlib.suppress(ApiException):  # AlreadyExists, counted with its status
         core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
@@ -68,7 +68,7 @@ def test_in_process_calls_are_not_counted(kubeapi: KubeApiEmulator) -> None:
 def test_the_log_is_bounded_and_counting_does_not_grow_with_traffic(kube_client: Any) -> None:
     with KubeApiEmulator(request_log_size=10) as api:
         client = api.api_client()
-        core = kubernetes.client.CoreV1Api(client)
+        core: Any = kubernetes.client.CoreV1Api(client)
         core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
         for _ in range(50):
             core.read_namespaced_config_map("a", "default")

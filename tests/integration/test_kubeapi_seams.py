@@ -48,7 +48,7 @@ async def test_a_test_kubelet_follows_created_jobs(
 
     task = asyncio.create_task(kubelet())
     try:
-        batch = kubernetes.client.BatchV1Api(kube_client)
+        batch: Any = kubernetes.client.BatchV1Api(kube_client)
         await asyncio.to_thread(batch.create_namespaced_job, NS, _job_body("build-1"))
         done = await kubeapi.wait_for_async(
             "jobs.batch",
@@ -109,18 +109,18 @@ def test_wait_until_checks_a_condition_over_all_objects(kubeapi: KubeApiEmulator
 
 
 def test_fail_next_injects_failures(kubeapi: KubeApiEmulator, kube_client: Any) -> None:
-    core = kubernetes.client.CoreV1Api(kube_client)
+    core: Any = kubernetes.client.CoreV1Api(kube_client)
     kubeapi.fail_next("create", "configmaps", code=500, times=2, message="etcd is having a bad day")
     for _ in range(2):
         with pytest.raises(ApiException) as e:
             core.create_namespaced_config_map(NS, {"metadata": {"name": "a"}})
         assert e.value.status == 500
-        assert json.loads(e.value.body)["message"] == "etcd is having a bad day"
+        assert json.loads(e.value.body or "")["message"] == "etcd is having a bad day"
     assert core.create_namespaced_config_map(NS, {"metadata": {"name": "a"}}).metadata.name == "a"
     kubeapi.fail_next("get", "configmaps", code=429, name="a")
     with pytest.raises(ApiException) as e:
         core.read_namespaced_config_map("a", NS)
-    assert e.value.status == 429 and json.loads(e.value.body)["reason"] == "TooManyRequests"
+    assert e.value.status == 429 and json.loads(e.value.body or "")["reason"] == "TooManyRequests"
     assert core.read_namespaced_config_map("a", NS).metadata.name == "a"
 
 

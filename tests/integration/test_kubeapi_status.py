@@ -19,7 +19,7 @@ WIDGETS = "widgets.test.cairn.dev"
 
 
 @pytest.fixture
-def custom(kubeapi: KubeApiEmulator, kube_client: Any) -> kubernetes.client.CustomObjectsApi:
+def custom(kubeapi: KubeApiEmulator, kube_client: Any) -> Any:
     kubeapi.register_crd(TEST_MANIFESTS / "widgets.yaml")
     kubeapi.register_crd(TEST_MANIFESTS / "gadgets.yaml")
     return kubernetes.client.CustomObjectsApi(kube_client)
@@ -110,7 +110,7 @@ def test_without_a_status_subresource_status_is_ordinary_content(
 
 
 def test_builtin_status_subresource(kube_client: Any) -> None:
-    batch = kubernetes.client.BatchV1Api(kube_client)
+    batch: Any = kubernetes.client.BatchV1Api(kube_client)
     batch.create_namespaced_job(
         NS,
         {
@@ -191,7 +191,7 @@ def test_schema_violations_are_422(custom: Any, spec: dict[str, Any], fragment: 
     body = {"apiVersion": f"{G}/{V}", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
     with pytest.raises(ApiException) as e:
         custom.create_namespaced_custom_object(G, V, NS, "widgets", body)
-    status = json.loads(e.value.body)
+    status = json.loads(e.value.body or "")
     assert e.value.status == 422 and status["reason"] == "Invalid"
     assert fragment in status["message"]
     assert status["details"]["kind"] == "Widget"

@@ -19,12 +19,12 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 
-def _core(client: Any) -> kubernetes.client.CoreV1Api:
+def _core(client: Any) -> Any:
     return kubernetes.client.CoreV1Api(client)
 
 
 def _reason(e: pytest.ExceptionInfo[ApiException]) -> str:
-    return str(json.loads(e.value.body)["reason"])
+    return str(json.loads(e.value.body or "")["reason"])
 
 
 async def _patch(api: KubeApiEmulator, path: str, body: Any, content_type: str) -> tuple[int, Any]:
@@ -49,7 +49,7 @@ def test_put_with_the_current_resource_version_succeeds_and_a_stale_one_conflict
     with pytest.raises(ApiException) as e:
         core.replace_namespaced_config_map("c", NS, cm)
     assert e.value.status == 409 and _reason(e) == "Conflict"
-    assert "the object has been modified" in json.loads(e.value.body)["message"]
+    assert "the object has been modified" in json.loads(e.value.body or "")["message"]
     # Without a resourceVersion a PUT is unconditional.
     cm.metadata.resource_version = None
     assert core.replace_namespaced_config_map("c", NS, cm).data == {"a": "3"}
@@ -162,7 +162,7 @@ def test_strategic_merge_is_a_merge_patch_for_builtins(kube_client: Any) -> None
     }
     with pytest.raises(ApiException) as e:
         core.patch_namespaced_config_map("c", NS, {"data": {"$patch": "replace"}})
-    assert e.value.status == 400 and "not supported" in json.loads(e.value.body)["message"]
+    assert e.value.status == 400 and "not supported" in json.loads(e.value.body or "")["message"]
 
 
 async def test_strategic_and_apply_patches_on_custom_resources_are_415(

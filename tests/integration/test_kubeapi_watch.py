@@ -33,7 +33,7 @@ class Stream:
         return json.loads(line) if line else None
 
     async def take(self, n: int) -> list[dict[str, Any]]:
-        events = []
+        events: list[dict[str, Any]] = []
         for _ in range(n):
             event = await self.next()
             assert event is not None, f"the stream ended after {events}"
@@ -89,7 +89,8 @@ async def test_list_then_watch_loses_and_repeats_nothing(
 ) -> None:
     _cm(kubeapi, "a")
     _cm(kubeapi, "b")
-    listed = kubernetes.client.CoreV1Api(kube_client).list_namespaced_config_map(NS)
+    core: Any = kubernetes.client.CoreV1Api(kube_client)
+    listed = core.list_namespaced_config_map(NS)
     list_rv = listed.metadata.resource_version
     # Changes in the gap between the list and the watch.
     _cm(kubeapi, "x")
@@ -215,7 +216,7 @@ def test_the_kubernetes_client_sees_410_as_an_api_exception(
     old = _cm(kubeapi, "a")["metadata"]["resourceVersion"]
     _cm(kubeapi, "b")
     kubeapi.compact()
-    core = kubernetes.client.CoreV1Api(kube_client)
+    core: Any = kubernetes.client.CoreV1Api(kube_client)
     with pytest.raises(ApiException) as e:
         for _ in kubernetes.watch.Watch().stream(
             core.list_namespaced_config_map, NS, resource_version=old, timeout_seconds=5
@@ -227,7 +228,7 @@ def test_the_kubernetes_client_sees_410_as_an_api_exception(
 def test_the_kubernetes_client_watch_resumes_from_a_list(
     kubeapi: KubeApiEmulator, kube_client: Any
 ) -> None:
-    core = kubernetes.client.CoreV1Api(kube_client)
+    core: Any = kubernetes.client.CoreV1Api(kube_client)
     _cm(kubeapi, "a")
     rv = core.list_namespaced_config_map(NS).metadata.resource_version
     _cm(kubeapi, "b")

@@ -25,7 +25,7 @@ import copy
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -405,7 +405,7 @@ class KubeApiEmulator:
         field_selector: str | None = None,
         since: int | None = None,
         timeout: float = 10.0,
-    ) -> Iterator[ObjectChange]:
+    ) -> Generator[ObjectChange, None, None]:
         """Blocking twin of ``changes``; ``WaitTimeout`` when nothing comes for ``timeout`` s."""
         rt = self.resource(resource)
         sink = ThreadSink()
@@ -560,7 +560,7 @@ class KubeApiEmulator:
         """Make the next ``times`` matching requests fail with ``code`` (a Status body)."""
         if times < 1:
             raise EmulatorUsageError("times must be at least 1")
-        self.server.faults.append(FaultRule(verb, resource, namespace, name, code, message, times))
+        self.server.add_fault(FaultRule(verb, resource, namespace, name, code, message, times))
 
     def active_watches(self, resource: str | None = None) -> builtins.list[ActiveWatch]:
         storage = self.resource(resource).storage if resource else None

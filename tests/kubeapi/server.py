@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,6 +119,7 @@ class ApiServer:
         self.token = token
         self.watch_timeout = watch_timeout
         self.faults: list[FaultRule] = []
+        self._faults_lock = threading.Lock()  # tests add rules from their own thread
         self.watches: list[ActiveWatch] = []
         #: tracebacks of bugs in the emulator itself (a test should fail if any)
         self.errors: list[str] = []
@@ -191,13 +193,19 @@ class ApiServer:
         if request.headers.get("Authorization", "") != f"Bearer {self.token}":
             raise Unauthorized("Unauthorized")
 
+    def add_fault(self, rule: FaultRule) -> None:
+        with self._faults_lock:
+            self.faults.append(rule)
+
     def _inject_faults(self, route: Route) -> None:
-        for rule in self.faults:
-            if rule.remaining > 0 and rule.matches(route):
-                rule.remaining -= 1
-                if rule.remaining == 0:
-                    self.faults.remove(rule)
-                raise InjectedFailure(rule.code, rule.message)
+        with self._faults_lock:
+            rule = next((r for r in self.faults if r.matches(route)), None)
+            if rule is None:
+                return
+            rule.remaining -= 1
+            if rule.remaining <= 0:
+                self.faults.remove(rule)
+        raise InjectedFailure(rule.code, rule.message)
 
     # --- routing ----------------------------------------------------------------------------
 
