@@ -92,6 +92,17 @@ def merge_patch(target: Any, patch: Any) -> Any:
 # --- RFC 6902 ------------------------------------------------------------------------------
 
 
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values: unlike Python's ``==``, ``true`` is not ``1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def json_patch(target: dict[str, Any], ops: Any) -> Any:
     if not isinstance(ops, list):
         raise BadRequest(
@@ -201,7 +212,7 @@ def _apply_op(doc: Any, op: dict[str, Any], index: int) -> Any:
         return _add(doc, tokens, copy.deepcopy(op["value"]), index, op)
     if kind == "test":
         actual = _get(doc, tokens, index, op)
-        if actual != op["value"]:
+        if not json_equal(actual, op["value"]):
             raise _unprocessable(
                 index, op, f"test failed: expected {op['value']!r}, found {actual!r}"
             )

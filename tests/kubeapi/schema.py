@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import Invalid
+from .patching import json_equal
 from .resources import ResourceType
 
 _ROOT_KEPT = ("apiVersion", "kind", "metadata")
@@ -139,7 +140,7 @@ def _validate(
     if expected and not _type_ok(value, expected):
         invalid(_show(value), f"must be of type {expected}: {_show(type(value).__name__)}")
         return
-    if "enum" in schema and value not in schema["enum"]:
+    if "enum" in schema and not any(json_equal(value, v) for v in schema["enum"]):
         allowed = ", ".join(_show(v) for v in schema["enum"])
         problems.append(f"{where}: Unsupported value: {_show(value)}: supported values: {allowed}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):

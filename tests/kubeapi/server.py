@@ -453,8 +453,8 @@ class ApiServer:
         try:
             await response.prepare(request)
             await self._pump(request, response, rt, sub, sink, loop.time() + timeout, bookmarks)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the client went away
+        except ConnectionResetError:
+            pass  # the client went away; a cancellation (client gone, shutdown) propagates
         finally:
             self.store.unsubscribe(sub)
             with contextlib.suppress(ValueError):
