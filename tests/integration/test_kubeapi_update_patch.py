@@ -143,6 +143,11 @@ async def test_a_failed_json_patch_test_op_is_422_and_changes_nothing(
     ]
     status, body = await _patch(kubeapi, path, ops, JSON_PATCH)
     assert status == 422 and body["reason"] == "Invalid"
+    # JSON equality, not Python's: true is not 1.
+    status, _ = await _patch(
+        kubeapi, path, [{"op": "test", "path": "/metadata/generation", "value": True}], JSON_PATCH
+    )
+    assert status == 422
     status, body = await _patch(
         kubeapi, path, [{"op": "remove", "path": "/data/missing"}], JSON_PATCH
     )
