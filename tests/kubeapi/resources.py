@@ -215,13 +215,6 @@ class ResourceRegistry:
     def groups(self) -> list[str]:
         return sorted({rt.group for rt in self._by_gvr.values() if rt.group != ""})
 
-    def preferred(self, storage: StorageKey) -> ResourceType | None:
-        candidates = self.of_storage(storage)
-        own_group = [rt for rt in candidates if rt.group == storage[0]] or candidates
-        if not own_group:
-            return None
-        return sorted(own_group, key=lambda rt: version_priority(rt.version))[0]
-
     def resolve(self, name: str) -> ResourceType:
         """Find a type as kubectl does: ``jobs``, ``jobs.batch``, ``batch/v1/jobs``, ``Job``."""
         from .errors import EmulatorUsageError

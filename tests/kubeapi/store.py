@@ -475,12 +475,6 @@ class ObjectStore:
     def _storage_type(self, rt: ResourceType) -> ResourceType:
         return CORE_EVENTS if rt == EVENTS_V1 else rt
 
-    def _type_of(self, storage: StorageKey) -> ResourceType:
-        rt = self.registry.preferred(storage)
-        if rt is None:  # a CRD's last version was just unregistered
-            raise InternalError(f"no served type for storage {storage}")
-        return rt
-
     def _check_writable(self, rt: ResourceType) -> None:
         if rt.custom:
             crd = self._objects[CRDS.storage].get((None, f"{rt.plural}.{rt.group}"))
