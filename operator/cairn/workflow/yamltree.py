@@ -10,9 +10,12 @@ resolves plain scalars with the core schema.
 
 Anchors and aliases (which GitHub accepts) make the tree a DAG: an alias
 reuses the anchored node object. Every node's *expanded* size (what walking
-it would visit, aliases included) is computed while composing, from the
-already-known sizes of its children, so a "billion laughs" file is refused
-after a few thousand events, without anything ever walking the expansion.
+it would visit, aliases included: nodes, and characters of scalar text) is
+computed while composing, from the already-known sizes of its children, so a
+"billion laughs" file is refused after a few thousand events, without
+anything ever walking the expansion. Counting characters matters as much as
+counting nodes: a few thousand aliases of one long string make a small file
+whose IR (and every rendering of it) would weigh gigabytes.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ MAX_FILE_BYTES = 256 * 1024
 #: Largest expanded size (nodes visited with aliases followed). Plain YAML
 #: within MAX_FILE_BYTES stays far below it; only alias fan-out gets there.
 MAX_EXPANDED_NODES = 250_000
+#: Largest expanded text (characters of scalars, aliases followed). Without
+#: aliases a file stays within MAX_FILE_BYTES; reusing anchored text may take
+#: it to twice that, which keeps the IR well inside a ``CIWorkflow`` object.
+MAX_EXPANDED_CHARS = 2 * MAX_FILE_BYTES
 #: Deepest nesting of mappings and sequences (workflows need about 8 levels).
 MAX_DEPTH = 64
 
@@ -185,11 +192,20 @@ class Document:
     problems: list[ComposeProblem]
 
 
+@dataclass(frozen=True, slots=True)
+class _Size:
+    """The expanded size of a node: what walking it (aliases followed) visits."""
+
+    nodes: int
+    chars: int
+
+
 @dataclass(eq=False, slots=True)
 class _Frame:
     node: Mapping | Sequence
     anchor: str | None
-    weight: int = 1
+    nodes: int = 1
+    chars: int = 0
     key: Scalar | None = None
     seen: dict[str, Scalar] = field(default_factory=dict)
 
@@ -221,7 +237,7 @@ class _Composer:
         self.source = SourceText(text)
         self.root: Node | None = None
         self.problems: list[ComposeProblem] = []
-        self.anchors: dict[str, tuple[Node, int]] = {}
+        self.anchors: dict[str, tuple[Node, _Size]] = {}
         self.open_anchors: set[str] = set()
         self.stack: list[_Frame] = []
         self.documents = 0
@@ -263,17 +279,24 @@ class _Composer:
                 )
             )
 
-    def _add(self, node: Node, weight: int, event: Any) -> None:
+    def _add(self, node: Node, size: _Size, event: Any) -> None:
         if not self.stack:
             self.root = node
             return
         frame = self.stack[-1]
-        frame.weight += weight
-        if frame.weight > MAX_EXPANDED_NODES:
+        frame.nodes += size.nodes
+        frame.chars += size.chars
+        if frame.nodes > MAX_EXPANDED_NODES:
             self._fatal(
                 event,
                 f"the document expands to more than {MAX_EXPANDED_NODES} nodes through "
                 "YAML aliases; refusing to expand it (an alias/anchor bomb?)",
+            )
+        if frame.chars > MAX_EXPANDED_CHARS:
+            self._fatal(
+                event,
+                f"the document expands to more than {MAX_EXPANDED_CHARS} characters of text "
+                "through YAML aliases; refusing to expand it (an alias/anchor bomb?)",
             )
         parent = frame.node
         if isinstance(parent, Sequence):
@@ -311,9 +334,9 @@ class _Composer:
             parent.pairs.append((frame.key, node))
             frame.key = None
 
-    def _register(self, anchor: str | None, node: Node, weight: int) -> None:
+    def _register(self, anchor: str | None, node: Node, size: _Size) -> None:
         if anchor is not None:
-            self.anchors[anchor] = (node, weight)
+            self.anchors[anchor] = (node, size)
             self.open_anchors.discard(anchor)
 
     # -- events ----------------------------------------------------------------
@@ -335,8 +358,9 @@ class _Composer:
         elif tag is not None and tag != "!":
             self._check_tag(event, tag, {_STR_TAG})
         node = Scalar(line, column, start, end, value, plain)
-        self._register(event.anchor, node, 1)
-        self._add(node, 1, event)
+        size = _Size(1, len(event.value))
+        self._register(event.anchor, node, size)
+        self._add(node, size, event)
 
     def _start(self, event: Any) -> None:
         if len(self.stack) >= MAX_DEPTH:
@@ -355,8 +379,9 @@ class _Composer:
     def _end(self, event: Any) -> None:
         frame = self.stack.pop()
         frame.node.end = event.end_mark.index
-        self._register(frame.anchor, frame.node, frame.weight)
-        self._add(frame.node, frame.weight, _MarkOf(frame.node))
+        size = _Size(frame.nodes, frame.chars)
+        self._register(frame.anchor, frame.node, size)
+        self._add(frame.node, size, _MarkOf(frame.node))
 
     def _alias(self, event: Any) -> None:
         name = event.anchor
@@ -364,8 +389,8 @@ class _Composer:
             self._fatal(event, f"recursive YAML alias *{name} refers to a node that contains it")
         if name not in self.anchors:
             self._fatal(event, f"YAML alias *{name} refers to an undefined anchor &{name}")
-        node, weight = self.anchors[name]
-        self._add(node, weight, event)
+        node, size = self.anchors[name]
+        self._add(node, size, event)
 
 
 class _MarkOf:

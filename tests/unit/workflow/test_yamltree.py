@@ -9,6 +9,9 @@ import pytest
 from cairn.workflow import WorkflowError, parse_workflow
 from cairn.workflow.yamltree import (
     MAX_DEPTH,
+    MAX_EXPANDED_CHARS,
+    MAX_EXPANDED_NODES,
+    MAX_FILE_BYTES,
     ComposeFatal,
     Mapping,
     Scalar,
@@ -114,6 +117,48 @@ def test_an_alias_bomb_in_a_workflow_is_a_workflow_error() -> None:
         parse_workflow(text, "bomb.yml")
     assert "alias" in str(caught.value)
     assert str(caught.value).startswith("bomb.yml:")
+
+
+def test_aliases_of_long_text_are_refused_by_their_expanded_size() -> None:
+    # Few nodes, but each alias repeats 100,000 characters: a 100 KB file
+    # whose IR would hold gigabytes of text.
+    text = (
+        "on: push\n"
+        "jobs:\n"
+        "  build:\n"
+        "    runs-on: ubuntu-latest\n"
+        "    strategy:\n"
+        "      matrix:\n"
+        f"        text: [&s {'x' * 100_000}]\n"
+        "        l1: [&l1 [" + ", ".join(["*s"] * 40) + "]]\n"
+        "        l2: [[" + ", ".join(["*l1"] * 40) + "]]\n"
+        "    steps:\n"
+        "      - run: make\n"
+    )
+    assert len(text) < MAX_FILE_BYTES
+    with pytest.raises(WorkflowError) as caught:
+        parse_workflow(text, "strings.yml")
+    message = str(caught.value)
+    assert f"more than {MAX_EXPANDED_CHARS} characters" in message
+    assert message.startswith("strings.yml:8:")
+
+
+def test_aliases_of_empty_values_are_refused_by_their_node_count() -> None:
+    # No text at all (nulls): only the node budget can stop this one.
+    bomb = _billion_laughs().replace('"lol"', "~")
+    with pytest.raises(ComposeFatal) as caught:
+        compose(bomb)
+    assert f"more than {MAX_EXPANDED_NODES} nodes" in caught.value.problem.message
+
+
+def test_reusing_anchored_text_within_the_budget_is_fine() -> None:
+    script = "echo step; " * 200  # ~2 KB, reused by 20 jobs
+    jobs = "".join(
+        f"  job{n}:\n    runs-on: x\n    steps:\n      - run: {'*s' if n else '&s ' + script}\n"
+        for n in range(20)
+    )
+    workflow = parse_workflow("on: push\njobs:\n" + jobs, "reuse.yml")
+    assert all(job.steps[0].run == script.strip() for job in workflow.jobs.values())
 
 
 def test_recursive_and_undefined_aliases() -> None:
