@@ -33,6 +33,7 @@ from cairn.k8s.resources import (
     LABEL_RUN,
     CIRunSpec,
     CIWorkflowSpec,
+    InlineWorkflow,
 )
 from cairn.k8s.tokens import callback_key
 from cairn.webhook.app import Receiver, SecretHolder, create_app
@@ -257,7 +258,7 @@ def cairn(*argv: str) -> int:
 
 
 def create_run(api: KubeApiEmulator, name: str = RUN) -> None:
-    spec = CIRunSpec(workflows=({"name": "ci.yml", "content": WORKFLOW_YAML},))  # type: ignore[arg-type]
+    spec = CIRunSpec(workflows=(InlineWorkflow(name="ci.yml", content=WORKFLOW_YAML),))
     api.create(
         CIRUNS,
         {
