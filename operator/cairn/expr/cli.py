@@ -67,16 +67,27 @@ def _load_contexts(path: str | None) -> dict[str, Any]:
         return {}
     try:
         if path == "-":
-            text = sys.stdin.read()
+            data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
         else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
+            with open(path, "rb") as handle:
+                data = handle.read()
     except OSError as exc:
         raise _UsageProblem(f"cannot read the context file {path}: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise _UsageProblem(
+            f"the context file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from exc
     try:
         contexts = json.loads(text)
     except ValueError as exc:
         raise _UsageProblem(f"the context file {path} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        # json's decoder recurses once per level of nesting
+        raise _UsageProblem(
+            f"the context file {path} nests its values too deeply to be read"
+        ) from exc
     if not isinstance(contexts, dict):
         raise _UsageProblem(
             f"the context file {path} must hold a JSON object mapping context names to values"

@@ -105,3 +105,28 @@ def test_bad_context_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert "is not valid JSON" in run(capsys, "github", "--context", str(bad))[2]
     bad.write_text("[1, 2]")
     assert "must hold a JSON object" in run(capsys, "github", "--context", str(bad))[2]
+
+
+def test_context_files_that_are_not_utf8_or_nest_too_deeply(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"github": {"actor": "Jos\xe9"}}')
+    code, out, err = run(capsys, "github.actor", "--context", str(latin))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"cairn expr: the context file {latin} is not UTF-8 text (byte 25")
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"github": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    code, out, err = run(capsys, "github", "--context", str(deep))
+    assert (code, out) == (2, "")
+    assert err == f"cairn expr: the context file {deep} nests its values too deeply to be read\n"
+
+
+def test_context_from_stdin_bytes_with_a_byte_order_mark(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    stdin = io.TextIOWrapper(io.BytesIO(b'\xef\xbb\xbf{"github": {"actor": "mona"}}'))
+    monkeypatch.setattr("sys.stdin", stdin)
+    assert run(capsys, "github.actor", "--context", "-") == (0, '"mona"\n', "")
