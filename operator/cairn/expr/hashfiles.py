@@ -16,9 +16,10 @@ GitHub's definition (the runner's ``hashFiles`` script over ``@actions/glob``):
 * a first argument ``--follow-symbolic-links`` makes the search follow
   links to directories.
 
-Departure: a symbolic link whose target lies outside the workspace is skipped
+Departures: a symbolic link whose target lies outside the workspace is skipped
 (GitHub would hash the target), so a job cannot make the function read files
-outside its workspace.
+outside its workspace; and only regular files are hashed (a named pipe,
+socket or device is skipped, where GitHub's runner would wait on it forever).
 
 This is the only module of ``cairn.expr`` that touches the file system, and
 only when an expression calls ``hashFiles`` with a workspace.
@@ -199,9 +200,15 @@ def _is_inside(path: str, directory: str) -> bool:
     return path.startswith(directory.rstrip("/") + "/")
 
 
-def _digest(path: str) -> bytes:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+def _digest(path: str) -> bytes | None:
+    """The SHA-256 of a regular file; ``None`` for anything else (a named pipe,
+    a socket, a device), whose reading could block forever or never end."""
+    # O_NONBLOCK: opening a named pipe with no writer would otherwise wait
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        digest = hashlib.sha256()
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.digest()
@@ -257,7 +264,12 @@ def hash_files(workspace: str | os.PathLike[str], arguments: Sequence[str]) -> s
                     real in chain or not (real == real_base or _is_inside(real, real_base))
                 ):
                     continue  # a link cycle, or a link out of the workspace
-                names = sorted(os.listdir(path), key=os.fsencode)
+                try:
+                    names = sorted(os.listdir(path), key=os.fsencode)
+                except OSError as exc:
+                    raise ExpressionEvaluationError(
+                        f"hashFiles(): cannot list '{path}': {exc.strerror or exc}"
+                    ) from None
                 for name in reversed(names):
                     stack.append((os.path.join(path, name), (*parts, name), (*chain, real)))
                 continue
@@ -269,11 +281,14 @@ def hash_files(workspace: str | os.PathLike[str], arguments: Sequence[str]) -> s
             if os.path.isdir(target) or not _is_inside(target, real_base):
                 continue
             try:
-                total.update(_digest(target))
+                digest = _digest(target)
             except OSError as exc:
                 raise ExpressionEvaluationError(
-                    f"hashFiles(): cannot read '{path}': {exc}"
-                ) from exc
+                    f"hashFiles(): cannot read '{path}': {exc.strerror or exc}"
+                ) from None
+            if digest is None:
+                continue
+            total.update(digest)
             matched += 1
     return total.hexdigest() if matched else ""
 

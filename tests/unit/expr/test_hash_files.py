@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,52 @@ def test_following_skips_broken_links(repo: Path) -> None:
     assert hash_files(repo, "--follow-symbolic-links", "b.txt", "broken.txt") == expected(
         repo / "b.txt"
     )
+
+
+def test_named_pipes_are_skipped_without_blocking(repo: Path) -> None:
+    # Opening a pipe that nobody writes to waits forever; hashFiles must not.
+    os.mkfifo(repo / "src" / "events.pipe")
+    results: list[str] = []
+    worker = threading.Thread(target=lambda: results.append(hash_files(repo, "src/**")))
+    worker.daemon = True
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "hashFiles blocked on a named pipe"
+    assert results == [expected(repo / "src" / "main.py", repo / "src" / "util.py")]
+
+
+def test_a_directory_that_cannot_be_listed_is_an_error(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_listdir = os.listdir
+    locked = str(repo / "a")
+
+    def listdir(path: str) -> list[str]:
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_listdir(path)
+
+    monkeypatch.setattr("cairn.expr.hashfiles.os.listdir", listdir)
+    with pytest.raises(ExpressionEvaluationError) as info:
+        hash_files(repo, "**/*.txt")
+    assert info.value.message == f"hashFiles(): cannot list '{locked}': Permission denied"
+    # the rest of the workspace still hashes
+    src = repo / "src"
+    assert hash_files(repo, "src/**") == expected(src / "main.py", src / "util.py")
+
+
+def test_a_file_that_cannot_be_read_is_an_error(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+    secret = str(repo / "b.txt")
+
+    def guarded_open(path: str, flags: int, *args: int) -> int:
+        if os.fspath(path) == secret:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr("cairn.expr.hashfiles.os.open", guarded_open)
+    with pytest.raises(ExpressionEvaluationError) as info:
+        hash_files(repo, "*.txt")
+    assert info.value.message == f"hashFiles(): cannot read '{secret}': Permission denied"
