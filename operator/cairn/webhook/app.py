@@ -21,9 +21,15 @@ from cairn.k8s.tokens import InvalidTokenError, callback_key, split_token, verif
 from cairn.webhook import callbacks
 from cairn.webhook.body import decode_github_payload, read_bounded
 from cairn.webhook.config import ReceiverConfig
-from cairn.webhook.deliveries import CreateRun, Ignored, Pong, plan_delivery, repository_full_name
+from cairn.webhook.deliveries import (
+    CreateRun,
+    Delivery,
+    Ignored,
+    Pong,
+    plan_delivery,
+    repository_full_name,
+)
 from cairn.webhook.errors import (
-    BodyTooLarge,
     Conflict,
     KubeApiError,
     KubeUnavailable,
@@ -178,19 +184,16 @@ async def _handle_verified(
         raise RequestRejected(
             401, f"{SIGNATURE_HEADER} does not match {full_name}'s secret", "unauthorized"
         )
-    plan = plan_delivery(event, delivery, run_name, payload, rule, config.pull_request_types)
+    verified = Delivery(event, delivery, run_name, payload, payload_size)
+    plan = plan_delivery(verified, rule, config.pull_request_types, config.max_event_bytes)
     if isinstance(plan, Pong):
         return _delivered(receiver, event, 200, "pong", plan.zen or "pong")
     if isinstance(plan, Ignored):
         return _delivered(receiver, event, 202, plan.outcome, plan.reason)
-    return await _create_run(receiver, event, plan, payload_size)
+    return await _create_run(receiver, event, plan)
 
 
-async def _create_run(
-    receiver: Receiver, event: str, plan: CreateRun, payload_size: int
-) -> web.Response:
-    if payload_size > receiver.config.max_event_bytes:
-        raise BodyTooLarge(receiver.config.max_event_bytes, "the event payload stored in a CIRun")
+async def _create_run(receiver: Receiver, event: str, plan: CreateRun) -> web.Response:
     created = await _api(receiver.runs.create_run(plan.namespace, plan.body))
     where = {"run": plan.name, "namespace": plan.namespace}
     if created:

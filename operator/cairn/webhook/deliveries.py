@@ -26,9 +26,18 @@ from cairn.k8s.resources import (
     SecretReference,
 )
 from cairn.webhook.config import RepositoryRule
-from cairn.webhook.errors import InvalidPayload
+from cairn.webhook.errors import BodyTooLarge, InvalidPayload
 
 _ZERO_SHA = "0" * 40
+_JSON_TYPES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    dict: "an object",
+    list: "an array",
+    type(None): "null",
+}
 _COMMIT_ID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 #: a label on webhook-made CIRuns, so ``kubectl get ciruns -l cairn.dev/event=push`` works
 LABEL_EVENT = "cairn.dev/event"
@@ -67,7 +76,8 @@ def _field(payload: dict[str, Any], path: str, kind: type) -> Any:
             raise InvalidPayload(f"the payload has no {path}")
         value = value[part]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise InvalidPayload(f"{path} must be a {kind.__name__}, not {type(value).__name__}")
+        wanted = _JSON_TYPES.get(kind, kind.__name__)
+        raise InvalidPayload(f"{path} must be {wanted}, not {_JSON_TYPES.get(type(value), 'that')}")
     return value
 
 
@@ -88,28 +98,51 @@ def repository_full_name(payload: dict[str, Any]) -> str | None:
     return str(name)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A verified delivery: its headers and its parsed payload."""
+
+    event: str
+    delivery_id: str
+    run_name: str
+    payload: dict[str, Any]
+    #: the size of the payload's JSON text, which the CIRun will hold
+    payload_bytes: int
+
+
 def plan_delivery(
-    event: str,
-    delivery_id: str,
-    run_name: str,
-    payload: dict[str, Any],
+    delivery: Delivery,
     rule: RepositoryRule,
     default_pull_request_types: tuple[str, ...],
+    max_event_bytes: int,
 ) -> Plan:
     """Decide what a verified delivery from an allowed repository does."""
-    if event == "ping":
+    payload = delivery.payload
+    if delivery.event == "ping":
         zen = payload.get("zen")
         return Pong(zen if isinstance(zen, str) else None)
-    if event == "push":
-        return _plan_push(delivery_id, run_name, payload, rule)
-    if event == "pull_request":
-        return _plan_pull_request(delivery_id, run_name, payload, rule, default_pull_request_types)
-    return Ignored(f"event {event!r} is ignored (only push and pull_request start runs)")
+    if delivery.event == "push":
+        push = _plan_push(payload)
+        if isinstance(push, Ignored):
+            return push
+        sha, ref = push
+    elif delivery.event == "pull_request":
+        pull = _plan_pull_request(payload, rule, default_pull_request_types)
+        if isinstance(pull, Ignored):
+            return pull
+        sha, ref = pull
+    else:
+        return Ignored(
+            f"event {delivery.event!r} is ignored (only push and pull_request start runs)"
+        )
+    # checked before the payload is copied into a CIRun spec: it may be 25 MB
+    if delivery.payload_bytes > max_event_bytes:
+        raise BodyTooLarge(max_event_bytes, "the event payload stored in a CIRun")
+    return _create(delivery, rule, sha=sha, ref=ref)
 
 
-def _plan_push(
-    delivery_id: str, run_name: str, payload: dict[str, Any], rule: RepositoryRule
-) -> Plan:
+def _plan_push(payload: dict[str, Any]) -> tuple[str, str] | Ignored:
+    """``(sha, ref)`` to run for a push, or why nothing runs."""
     ref = _field(payload, "ref", str)
     if not ref.startswith("refs/"):
         raise InvalidPayload(f"ref {ref!r} is not a full git ref (refs/heads/... or refs/tags/...)")
@@ -119,17 +152,13 @@ def _plan_push(
     # For an annotated tag, `after` is the tag object; head_commit is the commit it points to.
     head = payload.get("head_commit")
     sha_field = "head_commit.id" if isinstance(head, dict) else "after"
-    sha = _commit_id(payload, sha_field)
-    return _create(delivery_id, run_name, "push", payload, rule, sha=sha, ref=ref)
+    return _commit_id(payload, sha_field), ref
 
 
 def _plan_pull_request(
-    delivery_id: str,
-    run_name: str,
-    payload: dict[str, Any],
-    rule: RepositoryRule,
-    default_types: tuple[str, ...],
-) -> Plan:
+    payload: dict[str, Any], rule: RepositoryRule, default_types: tuple[str, ...]
+) -> tuple[str, str] | Ignored:
+    """``(sha, ref)`` to run for a pull_request event, or why nothing runs."""
     action = _field(payload, "action", str)
     if not rule.accepts_pull_request(action, default_types):
         types = rule.pull_request_types or default_types
@@ -141,20 +170,11 @@ def _plan_pull_request(
     sha = _commit_id(payload, "pull_request.head.sha")
     # The head commit, not GitHub's test-merge commit: the receiver cannot make
     # the merge, and merge_commit_sha is computed asynchronously (often stale).
-    ref = f"refs/pull/{number}/head"
-    return _create(delivery_id, run_name, "pull_request", payload, rule, sha=sha, ref=ref)
+    return sha, f"refs/pull/{number}/head"
 
 
-def _create(
-    delivery_id: str,
-    run_name: str,
-    event: str,
-    payload: dict[str, Any],
-    rule: RepositoryRule,
-    *,
-    sha: str,
-    ref: str,
-) -> CreateRun:
+def _create(delivery: Delivery, rule: RepositoryRule, *, sha: str, ref: str) -> CreateRun:
+    payload = delivery.payload
     full_name = _field(payload, "repository.full_name", str)
     payload_url = _field(payload, "repository.clone_url", str)
     try:
@@ -165,7 +185,7 @@ def _create(
                 ref=ref,
                 path=rule.workflows_path,
             ),
-            event=EventSpec(name=event, payload=payload),
+            event=EventSpec(name=delivery.event, payload=payload),
             secrets=SecretReference(name=rule.run_secrets) if rule.run_secrets else None,
         )
     except ValidationError as exc:
@@ -178,14 +198,14 @@ def _create(
         "apiVersion": API_VERSION,
         "kind": "CIRun",
         "metadata": {
-            "name": run_name,
+            "name": delivery.run_name,
             "namespace": rule.namespace,
-            "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_EVENT: event},
-            "annotations": {ANNOTATION_DELIVERY: delivery_id},
+            "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_EVENT: delivery.event},
+            "annotations": {ANNOTATION_DELIVERY: delivery.delivery_id},
         },
         # a git source: no inline `workflows` (the CRD wants at least one when present)
         "spec": spec.model_dump(
             mode="json", by_alias=True, exclude_none=True, exclude={"workflows"}
         ),
     }
-    return CreateRun(namespace=rule.namespace, name=run_name, body=body)
+    return CreateRun(namespace=rule.namespace, name=delivery.run_name, body=body)
