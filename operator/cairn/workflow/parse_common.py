@@ -17,7 +17,9 @@ def read_env(r: Reader, node: Node, where: str, place: str) -> dict[str, str]:
     return r.string_map(node, where, place=place, key_check=check_name)
 
 
-def read_defaults(r: Reader, node: Node, where: str, place: str) -> RunDefaults:
+def read_defaults(r: Reader, node: Node, where: str, place: str | None) -> RunDefaults:
+    """``defaults``. ``place`` is the context-availability row of its values;
+    ``None`` for the workflow level, where GitHub allows no expressions at all."""
     mapping = r.mapping(node, where)
     if mapping is None:
         return RunDefaults()
@@ -28,19 +30,20 @@ def read_defaults(r: Reader, node: Node, where: str, place: str) -> RunDefaults:
     if run is None:
         return RunDefaults()
     keys = r.fields(run, vocab.RUN_DEFAULTS_KEYS, f"'{where}.run'")
-    shell = (
-        r.text(keys["shell"], f"{where}.run.shell", place=place, non_empty=True)
-        if "shell" in keys
-        else None
-    )
-    directory = (
-        r.text(
-            keys["working-directory"], f"{where}.run.working-directory", place=place, non_empty=True
+    values: dict[str, str | None] = {}
+    for key in vocab.RUN_DEFAULTS_KEYS:
+        values[key] = (
+            r.text(
+                keys[key],
+                f"{where}.run.{key}",
+                place=place,
+                expressions=place is not None,
+                non_empty=True,
+            )
+            if key in keys
+            else None
         )
-        if "working-directory" in keys
-        else None
-    )
-    return RunDefaults(shell=shell, working_directory=directory)
+    return RunDefaults(shell=values["shell"], working_directory=values["working-directory"])
 
 
 def read_permissions(r: Reader, node: Node, where: str) -> dict[str, str] | str | None:

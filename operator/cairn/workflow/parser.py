@@ -59,7 +59,7 @@ def parse_workflow(text: str | bytes, file: str) -> Workflow:
     triggers = read_triggers(r, found["on"]) if "on" in found else None
     env = read_env(r, found["env"], "env", "env") if "env" in found else {}
     defaults = (
-        read_defaults(r, found["defaults"], "defaults", "defaults.run")
+        read_defaults(r, found["defaults"], "defaults", None)
         if "defaults" in found
         else RunDefaults()
     )
