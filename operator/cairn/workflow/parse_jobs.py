@@ -219,7 +219,7 @@ class _JobReader:
         )
         labels: tuple[str, ...] = ()
         if "labels" in found:
-            labels = r.string_list(found["labels"], f"{where}.labels") or ()
+            labels = r.string_list(found["labels"], f"{where}.labels", place=place) or ()
         return RunsOn(group=group, labels=labels)
 
     def _environment(self, node: Node) -> Environment | None:

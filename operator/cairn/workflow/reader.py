@@ -278,11 +278,19 @@ class Reader:
     # -- composites ------------------------------------------------------------
 
     def string_list(
-        self, node: Node, where: str, *, expressions: bool = True, non_empty_items: bool = True
+        self,
+        node: Node,
+        where: str,
+        *,
+        expressions: bool = True,
+        non_empty_items: bool = True,
+        place: str | None = None,
     ) -> tuple[str, ...] | None:
-        """A string, or a sequence of strings."""
+        """A string, or a sequence of strings. ``place`` as for ``text``."""
         if isinstance(node, Scalar):
-            one = self.text(node, where, expressions=expressions, non_empty=non_empty_items)
+            one = self.text(
+                node, where, expressions=expressions, non_empty=non_empty_items, place=place
+            )
             return None if one is None else (one,)
         seq = self.sequence(node, where)
         if seq is None:
@@ -293,7 +301,11 @@ class Reader:
         out: list[str] = []
         for item in seq.items:
             value = self.text(
-                item, f"an item of {where}", expressions=expressions, non_empty=non_empty_items
+                item,
+                f"an item of {where}",
+                expressions=expressions,
+                non_empty=non_empty_items,
+                place=place,
             )
             if value is not None:
                 out.append(value)

@@ -197,3 +197,21 @@ def test_expression_checks_report_syntax_and_context_errors_in_place() -> None:
         "wf.yml:7:29: invalid expression: unexpected end of expression",
         "wf.yml:9:24: invalid expression: unexpected end of expression",
     ]
+
+
+def test_runner_groups_and_labels_are_checked_where_they_are() -> None:
+    text = (
+        "on: push\njobs:\n  a:\n    runs-on:\n      group: ${{ vars.GROUP }}\n"
+        "      labels: [linux, '${{ secrets.LABEL }}']\n"
+        "    steps:\n      - run: make\n"
+        "  b:\n    runs-on:\n      labels: ${{ steps.x.outputs.label }}\n"
+        "    steps:\n      - run: make\n"
+    )
+    with pytest.raises(WorkflowError) as caught:
+        parse_workflow(text, "wf.yml")
+    assert [str(d) for d in caught.value.diagnostics] == [
+        "wf.yml:6:28: context 'secrets' is not available in jobs.<job_id>.runs-on "
+        "(available: github, inputs, matrix, needs, strategy, vars)",
+        "wf.yml:11:19: context 'steps' is not available in jobs.<job_id>.runs-on "
+        "(available: github, inputs, matrix, needs, strategy, vars)",
+    ]
