@@ -37,6 +37,10 @@ _REUSABLE_REMOTE = re.compile(r"[^/\s@]+/[^/\s@]+/\.github/workflows/[^/\s@]+\.y
 _ACTION_REMOTE = re.compile(r"[^/\s@]+/[^/\s@]+(?:/[^@\s]+)?@[^@\s]+\Z")
 
 
+#: marks matrix data that holds an expression (already reported)
+_DEFERRED: Any = object()
+
+
 @dataclass
 class JobSource:
     """Where a job's parts are in the file, for checks made after all jobs are read."""
@@ -322,7 +326,11 @@ class _JobReader:
                 r.error(value, f"{here} must have at least one value")
                 ok = False
                 continue
-            dimensions[name] = [r.plain(item, here, place) for item in value.items]
+            values = [self._matrix_data(item, here) for item in value.items]
+            if any(item is _DEFERRED for item in values):
+                ok = False
+                continue
+            dimensions[name] = values
         if not ok:
             return None
         matrix = Matrix(dimensions=dimensions, include=lists["include"], exclude=lists["exclude"])
@@ -349,8 +357,42 @@ class _JobReader:
             if not entry.pairs:
                 r.error(entry, f"an entry of {where} must not be empty")
                 return None
-            entries.append(r.plain(entry, where, "jobs.<job_id>.strategy"))
+            data = self._matrix_data(entry, where)
+            if data is _DEFERRED:
+                return None
+            entries.append(data)
         return entries
+
+    def _matrix_data(self, node: Node, where: str) -> Any:
+        """A value of a static matrix as plain data, or ``_DEFERRED`` (reported)
+        when a string inside it holds an expression.
+
+        GitHub evaluates every expression of ``strategy``, wherever it sits. The
+        IR defers only whole dimensions, ``include``/``exclude`` lists or the
+        whole matrix to run time; a value nested in a static list would reach
+        the job as its raw ``${{ }}`` text, so it is refused rather than run wrong.
+        """
+        r = self.r
+        pending = [node]
+        while pending:
+            current = pending.pop()
+            if isinstance(current, Mapping):
+                pending.extend(value for _, value in current.pairs)
+            elif isinstance(current, Sequence):
+                pending.extend(current.items)
+            elif (
+                isinstance(current, Scalar)
+                and isinstance(current.value, str)
+                and templates.has_expression(current.value)
+            ):
+                r.error(
+                    current,
+                    f"{where}: an expression inside a matrix value is not supported by Cairn "
+                    "(it would not be evaluated); write the whole dimension, 'include' or "
+                    "'exclude' as one expression, e.g. ${{ fromJSON(...) }}",
+                )
+                return _DEFERRED
+        return r.plain(node, where, "jobs.<job_id>.strategy")
 
     # -- containers --------------------------------------------------------------
 
