@@ -14,8 +14,10 @@
 - ``paths``: at least one changed file must match; ``paths-ignore``: the
   workflow is skipped only when every changed file matches. Changed files
   are the ``added``, ``modified`` and ``removed`` lists of the payload's
-  ``commits``. When the payload carries no file lists, GitHub's rule for a
-  diff it cannot compute applies: the workflow runs.
+  ``commits``. When those lists are there but empty (commits that change no
+  file), nothing matches and the workflow does not run, as GitHub documents.
+  When the payload carries no file lists at all, GitHub's rule for a diff it
+  cannot compute applies: the workflow runs.
 
 Missing payload data that a filter needs (no ``ref`` for a branch filter,
 no ``action`` for a ``types`` filter) means the event does not pass, and the
@@ -184,6 +186,8 @@ def _paths(filters: EventFilter, payload: Mapping[str, Any], passed: str) -> Tri
         return _yes(passed)
     files = changed_files(payload)
     if not files:
+        if lists_changed_files(payload):
+            return _no("the pushed commits change no files, so no path filter can match")
         return _yes(f"{passed}; the payload lists no changed files, so path filters pass")
     if filters.paths is not None:
         patterns = compile_patterns(filters.paths)
@@ -212,6 +216,18 @@ def changed_files(payload: Mapping[str, Any]) -> list[str]:
                     if isinstance(entry, str):
                         seen.setdefault(entry, None)
     return list(seen)
+
+
+def lists_changed_files(payload: Mapping[str, Any]) -> bool:
+    """Whether the payload's commits carry file lists at all (even empty ones)."""
+    commits = payload.get("commits")
+    if not isinstance(commits, list):
+        return False
+    return any(
+        isinstance(commit, Mapping)
+        and any(isinstance(commit.get(key), list) for key in ("added", "modified", "removed"))
+        for commit in commits
+    )
 
 
 def _dig(payload: Mapping[str, Any], *keys: str) -> Any:

@@ -105,6 +105,25 @@ def test_without_file_lists_path_filters_pass_as_when_github_has_no_diff() -> No
     assert "lists no changed files" in decision.reason
 
 
+def test_commits_that_change_no_files_do_not_pass_path_filters() -> None:
+    # GitHub: "If there are no files changed, the workflow will not run."
+    mono = load_workflow(CORPUS / "monorepo-paths.yml")
+    empty_commit = {
+        **push("refs/heads/main"),
+        "commits": [{"id": "c" * 40, "added": [], "modified": [], "removed": []}],
+    }
+    decision = explain_trigger(mono, "push", empty_commit)
+    assert not decision.triggered
+    assert decision.reason == "the pushed commits change no files, so no path filter can match"
+    ci = load_workflow(CORPUS / "python-matrix-ci.yml")  # paths-ignore
+    assert not is_triggered(ci, "push", empty_commit)
+    # commits without file lists (or no commits at all) say nothing about the diff
+    assert is_triggered(mono, "push", {**push("refs/heads/main"), "commits": [{"id": "d"}]})
+    assert is_triggered(mono, "push", {**push("refs/heads/main"), "commits": []})
+    # a workflow without path filters is not concerned
+    assert is_triggered(wf("  push:\n    branches: [main]"), "push", empty_commit)
+
+
 def test_path_filters_are_not_evaluated_for_tag_pushes() -> None:
     workflow = wf("  push:\n    tags: ['v*']\n    paths: ['src/**']")
     assert is_triggered(workflow, "push", push("refs/tags/v1", "docs/readme.md"))
