@@ -38,7 +38,9 @@ class _TriggerReader:
 
     def read(self, node: Node) -> Triggers | None:
         r = self.r
-        if isinstance(node, Scalar):
+        if isinstance(node, Scalar) and node.value is None:
+            r.error(node, "'on' must name at least one event (it is empty)")
+        elif isinstance(node, Scalar):
             name = self._event_name(node)
             if name is not None:
                 self._bare_event(node, name)

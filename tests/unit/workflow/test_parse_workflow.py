@@ -316,6 +316,11 @@ def test_an_empty_jobs_section_and_missing_sections() -> None:
         "wf.yml:1:1: the workflow is missing the required key 'jobs'",
         "wf.yml:1:1: the workflow is missing the required key 'on'",
     ]
+    assert errors("on:\n" + MINIMAL_JOBS) == [
+        "wf.yml:1:4: 'on' must name at least one event (it is empty)"
+    ]
+    assert errors("on: []\n" + MINIMAL_JOBS) == ["wf.yml:1:5: 'on' must list at least one event"]
+    assert errors("on: {}\n" + MINIMAL_JOBS) == ["wf.yml:1:5: 'on' must name at least one event"]
 
 
 def test_unsupported_features_fail_with_a_clear_message() -> None:
