@@ -130,6 +130,10 @@ def _read_payload(path: str) -> dict[str, Any] | None:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         print(f"cairn plan: payload {path} is not valid JSON: {exc}", file=sys.stderr)
         return None
+    except RecursionError:
+        # json's decoder recurses once per level of nesting
+        print(f"cairn plan: payload {path} nests its values too deeply to be read", file=sys.stderr)
+        return None
     if not isinstance(payload, dict):
         print(f"cairn plan: payload {path} must be a JSON object", file=sys.stderr)
         return None

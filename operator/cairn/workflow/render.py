@@ -110,6 +110,8 @@ def render_json(planned: list[PlannedWorkflow]) -> str:
 
 
 def render_text(planned: list[PlannedWorkflow]) -> str:
+    if not planned:
+        return ""  # every file failed: the errors on stderr say it all
     lines: list[str] = []
     for index, item in enumerate(planned):
         if index:

@@ -168,6 +168,22 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert code == 2 and "must be a JSON object" in err
     code, _, err = run_plan(capsys, str(EXAMPLE), "--payload", str(tmp_path / "missing.json"))
     assert code == 2 and "cannot read payload" in err
+    bad.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run_plan(capsys, str(EXAMPLE), "--payload", str(bad))
+    assert (
+        code == 2 and err == f"cairn plan: payload {bad} nests its values too deeply to be read\n"
+    )
+
+
+def test_nothing_on_stdout_in_text_when_no_file_compiles(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "bad.yml").write_text("on: push\njobs: {}\n")
+    code, out, err = run_plan(capsys, str(tmp_path / "bad.yml"))
+    assert (code, out) == (2, "")
+    assert err == f"{tmp_path / 'bad.yml'}:2:7: 'jobs' must define at least one job\n"
+    code, out, _ = run_plan(capsys, str(tmp_path / "bad.yml"), "--format", "json")
+    assert (code, json.loads(out)) == (2, {"workflows": []})
 
 
 def test_default_path_is_dot_github_workflows(
