@@ -12,6 +12,7 @@ reported lost (a new attempt starts).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -139,7 +140,27 @@ def start(options: RunOptions, now: datetime) -> Session | NothingToRun:
 
     store = RunStore(state_directory(options, repo))
     run_dir = store.create_run(now)
-    run_dir.lock()
+    try:
+        run_dir.lock()
+        session = _create(run_dir, store, options, repo, selection, secrets, variables, now)
+    except BaseException:
+        # nothing ran: a half-made run directory would only be a broken --resume target
+        run_dir.unlock()
+        shutil.rmtree(run_dir.path, ignore_errors=True)
+        raise
+    return session
+
+
+def _create(
+    run_dir: RunDir,
+    store: RunStore,
+    options: RunOptions,
+    repo: Repository,
+    selection: Selection,
+    secrets: dict[str, str],
+    variables: dict[str, str],
+    now: datetime,
+) -> Session:
     run_number = store.next_run_number()
     entries = workflow_runs(
         selection,
@@ -216,6 +237,16 @@ def resume(options: RunOptions, now: datetime) -> Session:
     store = RunStore(state_directory(options, repo))
     run_dir = store.open_run(options.resume)
     run_dir.lock()
+    try:
+        return _reopen(run_dir, options, repo, now)
+    except BaseException:
+        run_dir.unlock()
+        raise
+
+
+def _reopen(
+    run_dir: RunDir, options: RunOptions, repo: Repository | None, now: datetime
+) -> Session:
     manifest = run_dir.read_manifest()
     secrets = _secrets(options)
     missing = sorted(set(manifest.secret_names) - set(secrets))
