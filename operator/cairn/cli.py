@@ -16,6 +16,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "expr": ("cairn.expr.cli", "evaluate a GitHub Actions expression"),
     "run": ("cairn.local.cli", "run workflows on this machine (no cluster needed)"),
     "runner": ("cairn.runner.cli", "run one job's steps from a job spec (a sandbox's entrypoint)"),
+    "operator": (
+        "cairn.k8s.cli",
+        "run the Kubernetes operator (reconciles CIRuns and CIWorkflows)",
+    ),
     "webhook": ("cairn.webhook.cli", "serve GitHub webhooks and sandbox callbacks (in-cluster)"),
     "cancel": ("cairn.k8s.client_cli", "cancel a CIRun (writes cairn.dev/cancel)"),
     "retry": ("cairn.k8s.client_cli", "retry a finished job of a running CIRun"),

@@ -203,6 +203,10 @@ class CIWorkflowStatus(_Status):
     completed_at: str | None = Field(default=None, alias="completedAt")
     duration: str | None = None
     message: str | None = None
+    #: the job table ``kubectl describe`` prints (a header row, then one row per instance)
+    jobs: list[str] | None = None
+    #: request annotations already applied (retry, re-run), until they are removed
+    consumed_requests: dict[str, str] | None = Field(default=None, alias="consumedRequests")
     observed_generation: int | None = Field(default=None, alias="observedGeneration")
 
 

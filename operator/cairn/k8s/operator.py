@@ -1,0 +1,168 @@
+"""The operator process: Kopf's settings, startup and cleanup, and the handlers.
+
+``cairn operator`` (``cli.py``) runs :data:`registry` (tests hand the same
+registry to Kopf's ``KopfRunner``). Choices:
+
+- **Only ``on.event`` handlers.** The custom resources' statuses are Cairn's
+  checkpoints, so nothing needs Kopf's change detection; without it Kopf
+  writes nothing onto the objects (no progress, no diff-base, no finalizer:
+  children are removed by ownerReference garbage collection). Should a
+  change-detecting handler be added, Kopf's storage is already set to keep its
+  progress and diff-base in ``status.kopf`` (declared by the CRDs) rather than
+  in annotations, whose 256 KiB total a large workflow's callbacks need, and
+  its finalizer is ``cairn.dev/finalizer``.
+- **Posting**: Kopf turns handler logs into Kubernetes Events; only warnings
+  and errors are posted, the transitions are Cairn's own aggregated Events.
+- **Peering**: replicas share the ``ClusterKopfPeering`` named by
+  ``--peering``/``CAIRN_PEERING_NAME`` (also when watching only some
+  namespaces, so one peering object serves every deployment shape), each with
+  its own priority; ``--standalone`` runs without.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from cairn.k8s import handlers_runs, handlers_sandboxes, handlers_workflows
+from cairn.k8s.cluster import Cluster
+from cairn.k8s.launcher import Launcher, RunnerClasses
+from cairn.k8s.loop import CrashHook, LoopTuning, WorkflowLoop
+from cairn.k8s.recorder import EventRecorder
+from cairn.k8s.resources import RUNNERCLASS_PLURAL
+from cairn.k8s.runs import RunLoop, RunTuning
+from cairn.k8s.settings import OperatorSettings, from_env, load_operator_key
+
+log = logging.getLogger(__name__)
+
+FINALIZER = "cairn.dev/finalizer"
+PROGRESS_FIELD = "status.kopf.progress"
+DIFFBASE_FIELD = "status.kopf.diffbase"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class OperatorOptions:
+    """Everything an operator process is configured with."""
+
+    settings: OperatorSettings = field(default_factory=OperatorSettings)
+    loop_tuning: LoopTuning = field(default_factory=LoopTuning)
+    run_tuning: RunTuning = field(default_factory=RunTuning)
+    #: Events are aggregated per object over this many seconds
+    event_flush_seconds: float = 1.0
+    clock: Callable[[], datetime] = utc_now
+    #: awaited at named points of a wake; tests make it hang there to crash the operator
+    crash: CrashHook | None = None
+
+    @classmethod
+    def from_environment(cls) -> OperatorOptions:
+        return cls(settings=from_env(os.environ))
+
+
+_options: OperatorOptions | None = None
+
+
+def configure(options: OperatorOptions | None) -> None:
+    """The options the next operator start uses (None: from the environment).
+    ``cairn operator`` and tests call it before Kopf starts."""
+    global _options
+    _options = options
+
+
+class CairnOperator:
+    """The running operator's parts, kept in Kopf's ``memo.cairn``."""
+
+    def __init__(self, options: OperatorOptions, cluster: Cluster) -> None:
+        settings = options.settings
+        self.options = options
+        self.cluster = cluster
+        operator_key = (
+            load_operator_key(settings.operator_key_file) if settings.callback_base_url else None
+        )
+        self.recorder = EventRecorder(
+            cluster,
+            options.clock,
+            flush_seconds=options.event_flush_seconds,
+            instance=settings.pod_name or "cairn-operator",
+        )
+        self.runner_classes = RunnerClasses()
+        self.launcher = Launcher(cluster, settings, self.runner_classes, operator_key=operator_key)
+        crash_kwargs: dict[str, Any] = {} if options.crash is None else {"crash": options.crash}
+        self.workflows = WorkflowLoop(
+            cluster,
+            self.launcher,
+            self.recorder,
+            clock=options.clock,
+            tuning=options.loop_tuning,
+            **crash_kwargs,
+        )
+        self.runs = RunLoop(
+            cluster,
+            self.recorder,
+            settings,
+            clock=options.clock,
+            tuning=options.run_tuning,
+            **crash_kwargs,
+        )
+
+    async def start(self) -> None:
+        # RunnerClasses are known before any job is rendered; watch events keep them current.
+        self.runner_classes.replace_all(await self.cluster.list(RUNNERCLASS_PLURAL, None))
+
+    async def stop(self) -> None:
+        await self.workflows.close()
+        await self.runs.close()
+        await self.recorder.close()
+        await self.cluster.close()
+
+
+def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:
+    kopf_settings.persistence.finalizer = FINALIZER
+    kopf_settings.persistence.progress_storage = kopf.StatusProgressStorage(field=PROGRESS_FIELD)
+    kopf_settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field=DIFFBASE_FIELD)
+    kopf_settings.posting.level = logging.WARNING
+    if not kopf_settings.peering.standalone:
+        kopf_settings.peering.clusterwide = True
+        kopf_settings.peering.name = settings.peering_name
+
+
+def make_registry() -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # An own registry has no default login: in a pod, its service account; else $KUBECONFIG.
+        if "KUBERNETES_SERVICE_HOST" in os.environ:
+            return kopf.login_with_service_account(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+        options = _options or OperatorOptions.from_environment()
+        apply_kopf_settings(settings, options.settings)
+        app = CairnOperator(options, Cluster.connect())
+        await app.start()
+        memo.cairn = app
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: Any, **_: Any) -> None:
+        app = getattr(memo, "cairn", None)
+        if app is not None:
+            await app.stop()
+
+    handlers_runs.register(registry)
+    handlers_workflows.register(registry)
+    handlers_sandboxes.register(registry)
+    return registry
+
+
+registry = make_registry()

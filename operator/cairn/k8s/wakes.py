@@ -1,0 +1,113 @@
+"""Waking one object's reconcile: never twice at once, never by polling.
+
+A :class:`Waker` runs its object's wake function whenever something asks
+(``wake()``: a watch event, an annotation, a verdict) and coalesces requests
+that arrive while a wake runs into exactly one more run afterwards. Timers are
+the only other source of wakes, and there are few of them:
+
+- the object's one scheduled deadline (``schedule_at``, replaced at every
+  wake: the engine's earliest deadline, rebuilt from the checkpoint on resume);
+- short deliberate delays (``wake(delay=...)``): a backoff after a failed
+  wake, or a pause that lets related news arrive together.
+
+Nothing here reads the API or the clock besides the injected one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+#: a wake function returns None when done, or a delay (seconds) after which to try again
+WakeFunction = Callable[[], Awaitable[float | None]]
+
+
+class Waker:
+    def __init__(self, run: WakeFunction, clock: Callable[[], datetime], name: str) -> None:
+        self._run = run
+        self._clock = clock
+        self.name = name
+        self._pending = False
+        self._task: asyncio.Task[None] | None = None
+        self._delayed: asyncio.TimerHandle | None = None
+        self._delayed_at = 0.0
+        self._deadline: asyncio.TimerHandle | None = None
+        self.deadline: datetime | None = None
+        self._stopped = False
+        #: how many times the wake function ran (tests and benchmarks)
+        self.runs = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def wake(self, delay: float = 0.0) -> None:
+        """Run the wake function now (or after ``delay`` seconds, unless an
+        earlier wake is already due)."""
+        if self._stopped:
+            return
+        if delay > 0:
+            loop = asyncio.get_running_loop()
+            due = loop.time() + delay
+            if self._delayed is not None and self._delayed_at <= due:
+                return
+            if self._delayed is not None:
+                self._delayed.cancel()
+            self._delayed_at = due
+            self._delayed = loop.call_at(due, self._on_delay)
+            return
+        self._pending = True
+        if not self.busy:
+            self._task = asyncio.get_running_loop().create_task(self._drive(), name=self.name)
+
+    def _on_delay(self) -> None:
+        self._delayed = None
+        self.wake()
+
+    def schedule_at(self, moment: datetime | None) -> None:
+        """The one scheduled wake: at ``moment`` (None: none). Replaces the previous one."""
+        if moment == self.deadline and (moment is None or self._deadline is not None):
+            return
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self.deadline = moment
+        if moment is None or self._stopped:
+            return
+        seconds = max((moment - self._clock()).total_seconds(), 0.0)
+        self._deadline = asyncio.get_running_loop().call_later(seconds, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._deadline = None
+        self.deadline = None
+        self.wake()
+
+    async def _drive(self) -> None:
+        while self._pending and not self._stopped:
+            self._pending = False
+            self.runs += 1
+            try:
+                retry_in = await self._run()
+            except Exception:
+                # A bug in a wake must not kill the object's future wakes.
+                log.exception("wake %s failed unexpectedly", self.name)
+                retry_in = 5.0
+            if retry_in is not None:
+                self.wake(delay=retry_in)
+
+    def stop(self) -> None:
+        """No more wakes (the object is gone). A running wake finishes."""
+        self._stopped = True
+        for handle in (self._delayed, self._deadline):
+            if handle is not None:
+                handle.cancel()
+        self._delayed = self._deadline = None
+
+    async def join(self) -> None:
+        """Wait for the running wake, if any (tests, shutdown)."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
