@@ -47,22 +47,6 @@ def expression_module() -> ModuleType | None:
     return expr
 
 
-def render_with_matrix(text: str, matrix: Mapping[str, Any]) -> str | None:
-    """``text`` rendered with only the ``matrix`` context, or ``None`` when it
-    needs anything else (or the expression package is unavailable)."""
-    expr = expression_module()
-    if expr is None:
-        return None
-    try:
-        template = expr.parse_template(text)
-        if not set(template.contexts) <= {"matrix"}:
-            return None
-        rendered = template.render({"matrix": dict(matrix)})
-    except expr.ExpressionError:
-        return None
-    return str(rendered)
-
-
 class _Unrendered:
     """Marks a value that could not be computed at plan time."""
 
@@ -70,10 +54,10 @@ class _Unrendered:
 UNRENDERED: Any = _Unrendered()
 
 
-def evaluate_with_matrix(text: str, matrix: Mapping[str, Any]) -> Any:
-    """The value of ``text`` (a template) with only the ``matrix`` context:
-    the raw value for a single ``${{ }}``, else the rendered string;
-    ``UNRENDERED`` when that is not possible at plan time."""
+def _with_matrix(text: str, matrix: Mapping[str, Any], *, as_string: bool) -> Any:
+    """``text`` (a template) evaluated with only the ``matrix`` context, or
+    ``UNRENDERED`` when it needs anything else, fails, or the expression
+    package is unavailable."""
     expr = expression_module()
     if expr is None:
         return UNRENDERED
@@ -81,9 +65,24 @@ def evaluate_with_matrix(text: str, matrix: Mapping[str, Any]) -> Any:
         template = expr.parse_template(text)
         if not set(template.contexts) <= {"matrix"}:
             return UNRENDERED
-        return template.evaluate({"matrix": dict(matrix)})
+        contexts = {"matrix": dict(matrix)}
+        return template.render(contexts) if as_string else template.evaluate(contexts)
     except expr.ExpressionError:
         return UNRENDERED
+
+
+def render_with_matrix(text: str, matrix: Mapping[str, Any]) -> str | None:
+    """``text`` rendered as a string with only the ``matrix`` context, or
+    ``None`` when that is not possible at plan time."""
+    rendered = _with_matrix(text, matrix, as_string=True)
+    return None if rendered is UNRENDERED else str(rendered)
+
+
+def evaluate_with_matrix(text: str, matrix: Mapping[str, Any]) -> Any:
+    """The value of ``text`` with only the ``matrix`` context: the raw value for
+    a single ``${{ }}``, else the rendered string; ``UNRENDERED`` when that is
+    not possible at plan time."""
+    return _with_matrix(text, matrix, as_string=False)
 
 
 def check_expressions(
@@ -95,10 +94,6 @@ def check_expressions(
         return
     try:
         parsed = expr.parse_condition(value) if condition else expr.parse_template(value)
-    except expr.ExpressionSyntaxError as exc:
-        line, column = _locate(reader, node, value, exc, condition)
-        reader.error_at(line, column, f"invalid expression: {_message(exc)}")
-        return
     except expr.ExpressionError as exc:
         line, column = _locate(reader, node, value, exc, condition)
         reader.error_at(line, column, f"invalid expression: {_message(exc)}")

@@ -19,20 +19,15 @@ from typing import Any
 
 from cairn.workflow import exprsupport, templates
 from cairn.workflow.model import Job
-from cairn.workflow.reader import format_number
+from cairn.workflow.reader import scalar_text
 
 
 def display_value(value: Any) -> str:
-    """A matrix value as GitHub prints it in a job name."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return format_number(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """A matrix value as GitHub prints it in a job name: scalars as YAML scalars
+    become strings, objects and arrays as compact JSON."""
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return scalar_text(value)
 
 
 def instance_name(job: Job, matrix: Mapping[str, Any]) -> str:

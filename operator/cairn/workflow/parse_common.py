@@ -79,16 +79,10 @@ def read_permissions(r: Reader, node: Node, where: str) -> dict[str, str] | str 
 
 
 def read_concurrency(r: Reader, node: Node, where: str, place: str) -> Concurrency | None:
-    if isinstance(node, Scalar):
-        group = r.text(node, where, place=place, non_empty=True)
-        return None if group is None else Concurrency(group=group)
-    mapping = r.mapping(node, where)
-    if mapping is None:
+    read = r.shorthand(node, where, vocab.CONCURRENCY_KEYS, "group", place=place)
+    if read is None:
         return None
-    found = r.fields(mapping, vocab.CONCURRENCY_KEYS, f"'{where}'", required=("group",))
-    if "group" not in found:
-        return None
-    group = r.text(found["group"], f"{where}.group", place=place, non_empty=True)
+    group, found = read
     cancel: bool | str | None = False
     if "cancel-in-progress" in found:
         cancel = r.boolean(found["cancel-in-progress"], f"{where}.cancel-in-progress", place=place)

@@ -216,11 +216,7 @@ class _JobReader:
         if not found:
             r.error(mapping, f"{where} needs a 'group', 'labels' or both")
             return None
-        group = (
-            r.text(found["group"], f"{where}.group", place=place, non_empty=True)
-            if "group" in found
-            else None
-        )
+        group = r.optional_text(found, "group", f"{where}.group", place=place, non_empty=True)
         labels: tuple[str, ...] = ()
         if "labels" in found:
             labels = r.string_list(found["labels"], f"{where}.labels", place=place) or ()
@@ -230,21 +226,11 @@ class _JobReader:
         r = self.r
         where = f"{self.where}.environment"
         place = "jobs.<job_id>.environment"
-        if isinstance(node, Scalar):
-            name = r.text(node, where, place=place, non_empty=True)
-            return None if name is None else Environment(name=name)
-        mapping = r.mapping(node, where)
-        if mapping is None:
+        read = r.shorthand(node, where, vocab.ENVIRONMENT_KEYS, "name", place=place)
+        if read is None:
             return None
-        found = r.fields(mapping, vocab.ENVIRONMENT_KEYS, f"'{where}'", required=("name",))
-        if "name" not in found:
-            return None
-        name = r.text(found["name"], f"{where}.name", place=place, non_empty=True)
-        url = (
-            r.text(found["url"], f"{where}.url", place="jobs.<job_id>.environment.url")
-            if "url" in found
-            else None
-        )
+        name, found = read
+        url = r.optional_text(found, "url", f"{where}.url", place="jobs.<job_id>.environment.url")
         return None if name is None else Environment(name=name, url=url)
 
     def _outputs(self, node: Node) -> dict[str, str]:
@@ -409,16 +395,10 @@ class _JobReader:
             image_place = "jobs.<job_id>.container.image"
             credentials_place = "jobs.<job_id>.container.credentials"
             env_place = "jobs.<job_id>.container.env.<env_id>"
-        if isinstance(node, Scalar):
-            image = r.text(node, where, place=image_place, non_empty=True)
-            return None if image is None else Container(image=image)
-        mapping = r.mapping(node, where)
-        if mapping is None:
+        read = r.shorthand(node, where, vocab.CONTAINER_KEYS, "image", place=image_place)
+        if read is None:
             return None
-        found = r.fields(mapping, vocab.CONTAINER_KEYS, f"'{where}'", required=("image",))
-        if "image" not in found:
-            return None
-        image = r.text(found["image"], f"{where}.image", place=image_place)
+        image, found = read
         credentials: dict[str, str] = {}
         if "credentials" in found:
             creds = r.mapping(found["credentials"], f"{where}.credentials")
@@ -431,11 +411,7 @@ class _JobReader:
         env = read_env(r, found["env"], f"{where}.env", env_place) if "env" in found else {}
         ports = self._text_items(found.get("ports"), f"{where}.ports", place)
         volumes = self._text_items(found.get("volumes"), f"{where}.volumes", place)
-        options = (
-            r.text(found["options"], f"{where}.options", place=place)
-            if "options" in found
-            else None
-        )
+        options = r.optional_text(found, "options", f"{where}.options", place=place)
         if image is None:
             return None
         return Container(

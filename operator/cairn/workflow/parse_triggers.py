@@ -279,11 +279,7 @@ class _TriggerReader:
                 if chosen is None:
                     continue
                 kind = chosen
-            description = (
-                r.text(found["description"], f"{here}.description")
-                if "description" in found
-                else None
-            )
+            description = r.optional_text(found, "description", f"{here}.description")
             required = False
             if "required" in found:
                 required_value = r.boolean(found["required"], f"{here}.required", expressions=False)
@@ -348,11 +344,7 @@ class _TriggerReader:
             text = r.text(
                 found["value"], f"{here}.value", place="on.workflow_call.outputs.<output_id>.value"
             )
-            description = (
-                r.text(found["description"], f"{here}.description")
-                if "description" in found
-                else None
-            )
+            description = r.optional_text(found, "description", f"{here}.description")
             if text is not None:
                 outputs[name] = WorkflowCallOutput(description=description, value=text)
         return outputs
@@ -369,11 +361,7 @@ class _TriggerReader:
                 r.error(value, f"{here} must be a mapping or empty, not {describe(value)}")
                 continue
             found = r.fields(value, vocab.CALL_SECRET_KEYS, f"'{here}'")
-            description = (
-                r.text(found["description"], f"{here}.description")
-                if "description" in found
-                else None
-            )
+            description = r.optional_text(found, "description", f"{here}.description")
             required = False
             if "required" in found:
                 required = bool(r.boolean(found["required"], f"{here}.required", expressions=False))

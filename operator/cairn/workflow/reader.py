@@ -171,6 +171,29 @@ class Reader:
         )
         return value
 
+    def shorthand(
+        self, node: Node, where: str, allowed: Collection[str], main: str, *, place: str
+    ) -> tuple[str | None, dict[str, Node]] | None:
+        """A section written either as its ``main`` string (``concurrency: ci``,
+        ``container: node:20``) or as a mapping of ``allowed`` keys in which
+        ``main`` is required: (the main string, the mapping's fields), with the
+        fields empty for the short form; ``None`` when the shape is wrong."""
+        if isinstance(node, Scalar):
+            return self.text(node, where, place=place, non_empty=True), {}
+        mapping = self.mapping(node, where)
+        if mapping is None:
+            return None
+        found = self.fields(mapping, allowed, f"'{where}'", required=(main,))
+        if main not in found:
+            return None
+        return self.text(found[main], f"{where}.{main}", place=place, non_empty=True), found
+
+    def optional_text(
+        self, found: AbcMapping[str, Node], key: str, where: str, **options: Any
+    ) -> str | None:
+        """``text`` of ``found[key]`` (``options`` as for ``text``); ``None`` when absent."""
+        return self.text(found[key], where, **options) if key in found else None
+
     def check_template(
         self,
         node: Scalar,
