@@ -355,3 +355,17 @@ def test_bytes_input_utf8_with_bom_and_invalid_utf8() -> None:
 def test_workflow_error_needs_diagnostics() -> None:
     with pytest.raises(ValueError):
         WorkflowError([])
+
+
+def test_sections_with_a_short_form_need_their_main_value() -> None:
+    found = errors(
+        "on: push\nconcurrency: {cancel-in-progress: true}\njobs:\n  a:\n    runs-on: x\n"
+        "    environment: {url: 'https://x'}\n    container:\n      image: ''\n"
+        "    services:\n      db: ''\n    steps:\n      - run: make\n"
+    )
+    assert found == [
+        "wf.yml:2:14: 'concurrency' is missing the required key 'group'",
+        "wf.yml:6:18: 'jobs.a.environment' is missing the required key 'name'",
+        "wf.yml:8:14: jobs.a.container.image must not be empty",
+        "wf.yml:10:11: jobs.a.services.db must not be empty",
+    ]
