@@ -27,10 +27,10 @@ from cairn.expr.errors import ExpressionEvaluationError, position_of
 from cairn.expr.functions import BUILDERS, Compiled, Scope, build_format
 from cairn.expr.values import (
     ARRAY,
-    MAX_RESULT_CHARS,
     OBJECT,
     STRING,
     FilteredArray,
+    bounded_join,
     compare,
     fold,
     github_string,
@@ -269,13 +269,8 @@ class Compiler:
         ]
 
         def concat(scope: Scope) -> str:
-            out = [p if isinstance(p, str) else github_string(p(scope)) for p in parts]
-            text = "".join(out)
-            if len(text) > MAX_RESULT_CHARS:
-                raise ExpressionEvaluationError(
-                    f"template result exceeds the maximum size of {MAX_RESULT_CHARS} characters"
-                )
-            return text
+            pieces = (p if isinstance(p, str) else github_string(p(scope)) for p in parts)
+            return bounded_join(pieces, "template")
 
         return concat
 

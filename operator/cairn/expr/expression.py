@@ -28,7 +28,7 @@ from cairn.expr.errors import (
 )
 from cairn.expr.functions import Compiled, Scope
 from cairn.expr.parser import STATUS_FUNCTIONS, parse_tree
-from cairn.expr.values import MAX_RESULT_CHARS, github_string, plain
+from cairn.expr.values import bounded_join, github_string, plain
 
 #: What success()/failure()/cancelled() read. "skipped" makes all three false:
 #: the status of a job-level ``if`` whose ancestors include a skipped or
@@ -173,20 +173,11 @@ class Template:
         if self.is_literal:
             return self.source
         scope = _scope(contexts, status, workspace)
-        out: list[str] = []
-        produced = 0
-        for part in self._parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            piece = github_string(part._run(scope))
-            produced += len(piece)
-            if produced > MAX_RESULT_CHARS:
-                raise ExpressionEvaluationError(
-                    f"template result exceeds the maximum size of {MAX_RESULT_CHARS} characters"
-                )
-            out.append(piece)
-        return "".join(out)
+        pieces = (
+            part if isinstance(part, str) else github_string(part._run(scope))
+            for part in self._parts
+        )
+        return bounded_join(pieces, "template")
 
     def __repr__(self) -> str:
         return f"Template({self.source!r})"

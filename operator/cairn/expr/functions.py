@@ -9,7 +9,7 @@ which error, if any, an expression raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cairn.expr.errors import ExpressionEvaluationError
@@ -18,8 +18,8 @@ from cairn.expr.values import (
     ARRAY,
     BOOL,
     KIND_NAMES,
-    MAX_RESULT_CHARS,
     STRING,
+    bounded_join,
     fold,
     from_json,
     github_string,
@@ -120,12 +120,12 @@ def _read_specifiers(text: str, start: int) -> tuple[str, int]:
 
 def render_format(segments: list[Segment], arguments: list[Compiled], scope: Scope) -> str:
     cache: dict[int, Any] = {}
-    out: list[str] = []
-    size = 0
-    for segment in segments:
-        if isinstance(segment, str):
-            piece = segment
-        else:
+
+    def pieces() -> Iterator[str]:
+        for segment in segments:
+            if isinstance(segment, str):
+                yield segment
+                continue
             argument, specifiers = segment
             if argument not in cache:
                 cache[argument] = arguments[argument](scope)
@@ -135,14 +135,9 @@ def render_format(segments: list[Segment], arguments: list[Compiled], scope: Sco
                     f"format(): format specifiers ('{specifiers}') are not supported "
                     f"for a value of type {KIND_NAMES[kind_of(value)]}"
                 )
-            piece = github_string(value)
-        size += len(piece)
-        if size > MAX_RESULT_CHARS:
-            raise ExpressionEvaluationError(
-                f"format() result exceeds the maximum size of {MAX_RESULT_CHARS} characters"
-            )
-        out.append(piece)
-    return "".join(out)
+            yield github_string(value)
+
+    return bounded_join(pieces(), "format()")
 
 
 # --- builders ----------------------------------------------------------------
@@ -242,17 +237,11 @@ def build_join(args: list[Compiled]) -> Compiled:
             value_kind = kind_of(value)
             if value_kind <= STRING:
                 separator = github_string(value, value_kind)
-        out: list[str] = []
-        size = 0
-        for position, element in enumerate(items):
-            piece = github_string(element) if position == 0 else separator + github_string(element)
-            size += len(piece)
-            if size > MAX_RESULT_CHARS:
-                raise ExpressionEvaluationError(
-                    f"join() result exceeds the maximum size of {MAX_RESULT_CHARS} characters"
-                )
-            out.append(piece)
-        return "".join(out)
+        pieces = (
+            github_string(element) if position == 0 else separator + github_string(element)
+            for position, element in enumerate(items)
+        )
+        return bounded_join(pieces, "join()")
 
     return join
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -184,6 +184,22 @@ def format_number(value: int | float) -> str:
 
 
 # --- strings, truthiness ------------------------------------------------------
+
+
+def bounded_join(pieces: Iterable[str], what: str) -> str:
+    """The concatenation of ``pieces``, failing as soon as it would pass
+    ``MAX_RESULT_CHARS``: the oversized string is never built, and pieces after
+    the limit are never computed."""
+    out: list[str] = []
+    size = 0
+    for piece in pieces:
+        size += len(piece)
+        if size > MAX_RESULT_CHARS:
+            raise ExpressionEvaluationError(
+                f"{what} result exceeds the maximum size of {MAX_RESULT_CHARS} characters"
+            )
+        out.append(piece)
+    return "".join(out)
 
 
 def fold(text: str) -> str:

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from cairn.expr import ExpressionEvaluationError, parse, parse_template, to_json, to_str, truthy
+from cairn.expr import (
+    ExpressionEvaluationError,
+    parse,
+    parse_condition,
+    parse_template,
+    to_json,
+    to_str,
+    truthy,
+)
 from cairn.expr.values import MAX_JSON_DEPTH, MAX_RESULT_CHARS
 
 
@@ -76,6 +84,9 @@ def test_results_are_capped() -> None:
         parse("join(github.many)").evaluate(contexts)
     with pytest.raises(ExpressionEvaluationError, match="maximum size"):
         parse_template("${{ github.big }}" * 5).render(contexts)
+    # an if: mixing text and ${{ }} is a string too (GitHub formats it)
+    with pytest.raises(ExpressionEvaluationError, match=r"^1:1: template result exceeds"):
+        parse_condition("x ${{ github.big }}" * 5).evaluate(contexts)
 
 
 def test_json_escapes_like_github() -> None:
