@@ -92,8 +92,9 @@ class _Attempt:
     task: asyncio.Task[None] | None = None
 
     @property
-    def ident(self) -> tuple[str, str]:
-        return (self.key, self.spec.instance_id)
+    def ident(self) -> tuple[str, str, int]:
+        # an attempt still stopping (a timed-out one) may outlive its instance's next attempt
+        return (self.key, self.spec.instance_id, self.spec.attempt)
 
 
 class Interrupted(Exception):
@@ -127,7 +128,7 @@ class LocalExecutor:
         self._inbox: list[tuple[str, Event]] = []
         self._wakeup = asyncio.Event()
         self._waiting: deque[_Attempt] = deque()
-        self._running: dict[tuple[str, str], _Attempt] = {}
+        self._running: dict[tuple[str, str, int], _Attempt] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._wake_at: dict[str, datetime] = {}
         self._cancelling = False
@@ -322,8 +323,8 @@ class LocalExecutor:
                     )
                     pending[key].append(JobCompleted(token=action.token, result=result))
                     return
-        running = self._running.get((key, action.instance_id))
-        if running is not None and matches(running):
+        running = self._running.get((key, action.instance_id, action.attempt))
+        if running is not None:
             effects.append(partial(self._signal, running, action.reason))
 
     def _workflow_finished(self, key: str) -> None:
@@ -381,8 +382,7 @@ class LocalExecutor:
         finally:
             if attempt.log is not None:
                 attempt.log.close()
-            if self._running.get(attempt.ident) is attempt:
-                del self._running[attempt.ident]
+            self._running.pop(attempt.ident, None)
         self._post(attempt.key, JobCompleted(token=spec.callback_token, result=result))
 
     def _arm(self, key: str, at: datetime | None) -> None:
