@@ -167,6 +167,7 @@ def run(
             begun,
             options,
             out=out,
+            err=err,
             human=human,
             clock=clock,
             settings=settings or RunnerSettings(),
@@ -230,6 +231,7 @@ def _execute(
     options: RunOptions,
     *,
     out: TextIO,
+    err: TextIO,
     human: TextIO,
     clock: Clock,
     settings: RunnerSettings,
@@ -268,6 +270,12 @@ def _execute(
         asyncio.run(_drive(executor, session))
     except Interrupted:
         interrupted = True
+    except CairnError as exc:
+        # the run's own files contradict each other (a checkpoint of another
+        # plan): nothing sensible can go on
+        reporter.stop()
+        print(f"cairn run: run {manifest.run_id}: {exc}", file=err)
+        return RunReport(EXIT_INVALID, None)
     finally:
         reporter.stop()
     views = [

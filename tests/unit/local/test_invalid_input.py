@@ -188,6 +188,13 @@ def test_a_corrupt_checkpoint_is_refused_clearly(good: Repo, cairn: RunCairn) ->
     outcome = cairn(resume=run_id)
     assert outcome.exit_code == 2
     assert "state.json: workflow ci.yml: malformed checkpoint" in outcome.stderr
+    state.write_text(
+        '{"v": 1, "run_id": "x", "workflows": {"ci.yml": {"ct": "2026-01-01T00:00:00Z",'
+        ' "d": "2027-01-01T00:00:00Z", "j": {"deploy": {}}}}}'
+    )
+    other_plan = cairn(resume=run_id)
+    assert other_plan.exit_code == 2
+    assert "checkpoint does not belong to this run's plan" in other_plan.stderr
     state.write_text("{not json")
     assert "state.json is not JSON" in cairn(resume=run_id).stderr
     (good.path / ".cairn" / run_id / "run.json").write_text('{"version": 99}')
