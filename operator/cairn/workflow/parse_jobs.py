@@ -78,7 +78,21 @@ def read_jobs(r: Reader, node: Node) -> tuple[dict[str, Job], dict[str, JobSourc
         sources[job_id] = source
         if job is not None:
             jobs[job_id] = job
+    _canonical_needs(jobs, sources)
     return jobs, sources
+
+
+def _canonical_needs(jobs: dict[str, Job], sources: dict[str, JobSource]) -> None:
+    """Spell every ``needs`` entry as the job id it names. Job ids are
+    case-insensitive (``needs: Build`` waits for ``build``); the IR names each
+    job one way, so the engine and the plan never have to fold case."""
+    declared = {job_id.lower(): job_id for job_id in sources}
+    for source in sources.values():
+        source.needs = [(declared.get(name.lower(), name), node) for name, node in source.needs]
+    for job_id, job in jobs.items():
+        needs = tuple(declared.get(name.lower(), name) for name in job.needs)
+        if needs != job.needs:
+            jobs[job_id] = job.model_copy(update={"needs": needs})
 
 
 class _JobReader:
@@ -182,7 +196,7 @@ class _JobReader:
             name = r.text(item, f"{self.where}.needs", expressions=False, non_empty=True)
             if name is None:
                 continue
-            if name in needs:
+            if name.lower() in (need.lower() for need in needs):
                 r.error(item, f"job {self.id!r} lists {name!r} twice in 'needs'")
                 continue
             needs.append(name)

@@ -215,3 +215,24 @@ def test_runner_groups_and_labels_are_checked_where_they_are() -> None:
         "wf.yml:11:19: context 'steps' is not available in jobs.<job_id>.runs-on "
         "(available: github, inputs, matrix, needs, strategy, vars)",
     ]
+
+
+def test_needs_name_jobs_case_insensitively_and_the_ir_uses_their_ids() -> None:
+    text = (
+        "on: push\njobs:\n  Build:\n    runs-on: x\n    steps:\n      - run: make\n"
+        "  test:\n    needs: BUILD\n    runs-on: x\n    steps:\n      - run: make test\n"
+        "  deploy:\n    needs: [build, Test]\n    if: needs.TEST.result == 'success'\n"
+        "    runs-on: x\n    steps:\n      - run: make deploy\n"
+    )
+    workflow = parse_workflow(text, "wf.yml")
+    assert workflow.jobs["test"].needs == ("Build",)
+    assert workflow.jobs["deploy"].needs == ("Build", "test")
+    plan = compile_plan(workflow)
+    assert [i.id for i in plan.instances] == ["Build", "test", "deploy"]
+    with pytest.raises(WorkflowError) as caught:
+        parse_workflow(text.replace("needs: BUILD", "needs: [DEPLOY, build, Build]"), "wf.yml")
+    assert [str(d) for d in caught.value.diagnostics] == [
+        "wf.yml:7:3: dependency cycle between jobs test, deploy "
+        "(test needs deploy; deploy needs test)",
+        "wf.yml:8:28: job 'test' lists 'Build' twice in 'needs'",
+    ]
