@@ -238,6 +238,10 @@ class LocalExecutor:
         else:
             raise RuntimeError("the engine's consequences did not settle within one wake")
         await asyncio.to_thread(self.run_dir.write_states, dict(self.states))
+        if self._stopping:
+            # a hard stop came while the checkpoint was written: start nothing
+            # more (those attempts are lost, and run again on resume)
+            return
         for effect in effects:
             effect()
         for attempt in launch:
