@@ -279,7 +279,9 @@ class _TriggerReader:
                 if chosen is None:
                     continue
                 kind = chosen
-            description = r.optional_text(found, "description", f"{here}.description")
+            description = r.optional_text(
+                found, "description", f"{here}.description", expressions=False
+            )
             required = False
             if "required" in found:
                 required_value = r.boolean(found["required"], f"{here}.required", expressions=False)
@@ -344,7 +346,9 @@ class _TriggerReader:
             text = r.text(
                 found["value"], f"{here}.value", place="on.workflow_call.outputs.<output_id>.value"
             )
-            description = r.optional_text(found, "description", f"{here}.description")
+            description = r.optional_text(
+                found, "description", f"{here}.description", expressions=False
+            )
             if text is not None:
                 outputs[name] = WorkflowCallOutput(description=description, value=text)
         return outputs
@@ -361,7 +365,9 @@ class _TriggerReader:
                 r.error(value, f"{here} must be a mapping or empty, not {describe(value)}")
                 continue
             found = r.fields(value, vocab.CALL_SECRET_KEYS, f"'{here}'")
-            description = r.optional_text(found, "description", f"{here}.description")
+            description = r.optional_text(
+                found, "description", f"{here}.description", expressions=False
+            )
             required = False
             if "required" in found:
                 required = bool(r.boolean(found["required"], f"{here}.required", expressions=False))

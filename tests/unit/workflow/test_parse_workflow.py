@@ -369,3 +369,18 @@ def test_sections_with_a_short_form_need_their_main_value() -> None:
         "wf.yml:8:14: jobs.a.container.image must not be empty",
         "wf.yml:10:11: jobs.a.services.db must not be empty",
     ]
+
+
+def test_descriptions_are_plain_text() -> None:
+    found = errors(
+        "on:\n  workflow_dispatch:\n    inputs:\n      env:\n"
+        "        description: Deploy ${{ github.ref }}\n"
+        "  workflow_call:\n    secrets:\n      token:\n        description: ${{ vars.X }}\n"
+        + MINIMAL_JOBS
+    )
+    assert found == [
+        "wf.yml:5:29: expressions ('${{ }}') are not allowed in "
+        "on.workflow_dispatch.inputs.env.description",
+        "wf.yml:9:22: expressions ('${{ }}') are not allowed in "
+        "on.workflow_call.secrets.token.description",
+    ]
