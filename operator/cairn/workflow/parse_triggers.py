@@ -315,11 +315,10 @@ class _TriggerReader:
         self, node: Node, where: str, kind: str, options: tuple[str, ...], dispatch: bool
     ) -> str | bool | float | int | None:
         r = self.r
+        place = "on.workflow_call.inputs.<inputs_id>.default"
         if not dispatch and r.is_expression(node):
             assert isinstance(node, Scalar) and isinstance(node.value, str)
-            r.check_template(
-                node, node.value, where, place="on.workflow_call.inputs.<inputs_id>.default"
-            )
+            r.check_template(node, node.value, where, place=place)
             return node.value
         if kind == "boolean":
             value = r.boolean(node, where, expressions=False)
@@ -327,7 +326,7 @@ class _TriggerReader:
         if kind == "number":
             number = r.number(node, where, expressions=False)
             return number if isinstance(number, int | float) else None
-        text = r.text(node, where, expressions=not dispatch)
+        text = r.text(node, where, expressions=not dispatch, place=None if dispatch else place)
         if text is not None and kind == "choice" and options and text not in options:
             r.error(node, f"{where} {text!r} is not one of the options ({', '.join(options)})")
         return text

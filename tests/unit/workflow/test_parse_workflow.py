@@ -384,3 +384,19 @@ def test_descriptions_are_plain_text() -> None:
         "wf.yml:9:22: expressions ('${{ }}') are not allowed in "
         "on.workflow_call.secrets.token.description",
     ]
+
+
+def test_call_input_defaults_read_only_their_contexts() -> None:
+    found = errors(
+        "on:\n  workflow_call:\n    inputs:\n      tag:\n        type: string\n"
+        "        default: v-${{ steps.x.outputs.tag }}\n"
+        "      ref:\n        type: string\n        default: ${{ needs.a.outputs.ref }}\n"
+        "      name:\n        type: string\n        default: ${{ github.repository }}-x\n"
+        + MINIMAL_JOBS
+    )
+    assert found == [
+        "wf.yml:6:24: context 'steps' is not available in "
+        "on.workflow_call.inputs.<inputs_id>.default (available: github, inputs, vars)",
+        "wf.yml:9:22: context 'needs' is not available in "
+        "on.workflow_call.inputs.<inputs_id>.default (available: github, inputs, vars)",
+    ]
