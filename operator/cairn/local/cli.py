@@ -12,13 +12,13 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from cairn.engine.state import WorkflowState
 from cairn.errors import CairnError
-from cairn.local.errors import LocalRunError
 from cairn.local.executor import Interrupted, LocalExecutor
 from cairn.local.prepare import CompileFailure
 from cairn.local.report import Labels, PlainReporter
@@ -33,6 +33,9 @@ from cairn.local.summary import (
 from cairn.runner.checkout import CheckoutSource
 from cairn.runner.clock import Clock, SystemClock
 from cairn.runner.settings import RunnerSettings
+
+if TYPE_CHECKING:
+    from cairn.local.live import LiveReporter
 
 EXIT_SUCCESS = 0
 EXIT_FAILED = 1
@@ -147,9 +150,6 @@ def run(
     except CompileFailure as exc:
         print(str(exc), file=err)
         return RunReport(EXIT_INVALID, None)
-    except LocalRunError as exc:
-        print(f"cairn run: {exc}", file=err)
-        return RunReport(EXIT_INVALID, None)
     except CairnError as exc:
         print(f"cairn run: {exc}", file=err)
         return RunReport(EXIT_INVALID, None)
@@ -179,12 +179,17 @@ def run(
 
 
 def _reporter(
-    session: Session, human: TextIO, live: bool | None
-) -> tuple[PlainReporter | Any, Labels]:
+    session: Session,
+    human: TextIO,
+    live: bool | None,
+    states: Callable[[], Mapping[str, WorkflowState]],
+) -> PlainReporter | LiveReporter:
+    """``states`` gives the current states (names of dynamic matrix
+    instances are only known once the engine expanded them)."""
     runs = {entry.key: entry.run for entry in session.manifest.workflows}
 
     def names(key: str, instance_id: str) -> str:
-        return display_name(runs[key], session.states[key], instance_id)
+        return display_name(runs[key], states()[key], instance_id)
 
     labels = Labels({key: run.plan.workflow.name for key, run in runs.items()}, names)
     use_live = live if live is not None else _is_terminal(human)
@@ -192,8 +197,8 @@ def _reporter(
         # rich is imported only for people watching a terminal
         from cairn.local.live import LiveReporter
 
-        return LiveReporter(human, labels, runs, session.states), labels
-    return PlainReporter(human, labels), labels
+        return LiveReporter(human, labels, runs, session.states)
+    return PlainReporter(human, labels)
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -240,7 +245,10 @@ def _execute(
 ) -> RunReport:
     manifest = session.manifest
     _announce(session, human)
-    reporter, _ = _reporter(session, human, live)
+    executor: LocalExecutor | None = None
+    reporter = _reporter(
+        session, human, live, lambda: executor.states if executor else session.states
+    )
     checkout = None
     if manifest.checkout is not None:
         record = manifest.checkout

@@ -512,3 +512,37 @@ jobs:
     outcome = cairn()
     assert outcome.exit_code == 1
     assert "action actions/setup-python@v5 is not supported yet" in log_of(outcome.job("setup"))
+
+
+def test_a_matrix_computed_by_an_earlier_job(repo: Repo, cairn: RunCairn) -> None:
+    repo.workflow(
+        """
+on: push
+jobs:
+  plan:
+    runs-on: ubuntu-latest
+    outputs:
+      shards: ${{ steps.s.outputs.shards }}
+    steps:
+      - id: s
+        run: echo 'shards={"shard":["api","web","cli"]}' >> "$GITHUB_OUTPUT"
+  test:
+    needs: plan
+    runs-on: ubuntu-latest
+    strategy:
+      matrix: ${{ fromJSON(needs.plan.outputs.shards) }}
+    steps:
+      - run: |
+          echo "testing ${{ matrix.shard }} (${{ strategy.job-index }}/${{ strategy.job-total }})"
+"""
+    )
+    repo.commit()
+    outcome = cairn()
+    assert outcome.exit_code == 0, outcome.stdout
+    assert outcome.summary is not None
+    assert [(j["key"], j["name"], j["matrix"]) for j in outcome.summary["jobs"][1:]] == [
+        ("test.0", "test (api)", {"shard": "api"}),
+        ("test.1", "test (web)", {"shard": "web"}),
+        ("test.2", "test (cli)", {"shard": "cli"}),
+    ]
+    assert "[test (web)] testing web (1/3)" in outcome.stdout
