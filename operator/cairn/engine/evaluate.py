@@ -17,7 +17,7 @@ from typing import Any
 from cairn.engine.errors import EngineError
 from cairn.expr import ExpressionError, Status, parse_condition, parse_template, to_str, truthy
 from cairn.workflow import MatrixError, expand_matrix
-from cairn.workflow.model import Matrix, RunsOn
+from cairn.workflow.model import Concurrency, Matrix, RunsOn
 
 Contexts = Mapping[str, Any]
 
@@ -101,6 +101,28 @@ def count(setting: int | str | None, contexts: Contexts, place: str) -> int | No
     if number is None or number != int(number) or number < 1:
         raise EvaluationFailure(place, f"expected a positive whole number, got {_show(result)}")
     return int(number)
+
+
+def concurrency(settings: Concurrency, contexts: Contexts) -> tuple[str, bool]:
+    """A ``concurrency`` setting as (group name, cancel-in-progress).
+
+    GitHub compares group names case-insensitively ("prod" and "Prod" are one
+    group), so the name is lowercased here: every adapter then groups members
+    by the plain string.
+    """
+    group = group_name(text(settings.group, contexts, "concurrency.group"))
+    if not group.strip():
+        raise EvaluationFailure("concurrency.group", "evaluates to an empty string")
+    place = "concurrency.cancel-in-progress"
+    return group, boolean(settings.cancel_in_progress, contexts, place)
+
+
+def group_name(name: str) -> str:
+    """A concurrency group's name in its one spelling: lowercased character by
+    character (a character whose lowercase is longer, like 'İ', stays as is)."""
+    if name.isascii():
+        return name.lower()
+    return "".join(c if len(low := c.lower()) != 1 else low for c in name)
 
 
 def runner(runs_on: RunsOn | None, contexts: Contexts) -> tuple[tuple[str, ...], str | None]:

@@ -41,28 +41,33 @@ def handle(tx: Tx, event: Any) -> None:
     _HANDLERS[type(event)](tx, event)
 
 
-def _instance_for(tx: Tx, kind: str, instance_id: str, attempt: int, token: str) -> JobState | None:
-    """The instance an attempt-addressed event is about, if it is current."""
+def _live_attempt(tx: Tx, kind: str, instance_id: str, attempt: int, token: str) -> JobState | None:
+    """The instance an attempt-addressed event is about, if that attempt is
+    the current one, was dispatched and has not ended; else the event is
+    absorbed (forged token, unknown instance, superseded or ended attempt)."""
+    where = f"{instance_id}@{attempt}"
     if not token_matches(tx.run.token_seed, instance_id, attempt, token):
-        tx.absorb(f"{kind}:bad_token:{instance_id}@{attempt}")
+        tx.absorb(f"{kind}:bad_token:{where}")
         return None
     state = tx.jobs.get(instance_id)
     if state is None:
         tx.absorb(f"{kind}:unknown_instance:{instance_id}")
         return None
     if state.attempt != attempt or not state.dispatched:
-        tx.absorb(f"{kind}:stale_attempt:{instance_id}@{attempt}")
+        tx.absorb(f"{kind}:stale_attempt:{where}")
+        return None
+    if state.completed:
+        tx.absorb(f"{kind}:already_concluded:{where}")
         return None
     return state
 
 
 def on_job_started(tx: Tx, event: JobStarted) -> None:
-    state = _instance_for(tx, "started", event.instance_id, event.attempt, event.token)
+    state = _live_attempt(tx, "started", event.instance_id, event.attempt, event.token)
     if state is None:
         return
     if state.phase != "queued":
-        what = "already_concluded" if state.completed else "duplicate"
-        tx.absorb(f"started:{what}:{event.instance_id}@{event.attempt}")
+        tx.absorb(f"started:duplicate:{event.instance_id}@{event.attempt}")
         return
     deadline = tx.after(scheduler.timeout_of(tx, event.instance_id))
     if state.cancel is not None and state.deadline is not None:
@@ -75,11 +80,8 @@ def on_job_started(tx: Tx, event: JobStarted) -> None:
 
 def on_job_completed(tx: Tx, event: JobCompleted) -> None:
     result = event.result
-    state = _instance_for(tx, "completed", result.instance_id, result.attempt, event.token)
+    state = _live_attempt(tx, "completed", result.instance_id, result.attempt, event.token)
     if state is None:
-        return
-    if state.completed:
-        tx.absorb(f"completed:already_concluded:{result.instance_id}@{result.attempt}")
         return
     conclusion = result.conclusion
     reason = result.reason
@@ -121,11 +123,8 @@ def summarize_steps(steps: tuple[StepResult, ...]) -> tuple[tuple[StepSummary, .
 
 
 def on_job_lost(tx: Tx, event: JobLost) -> None:
-    state = _instance_for(tx, "lost", event.instance_id, event.attempt, event.token)
+    state = _live_attempt(tx, "lost", event.instance_id, event.attempt, event.token)
     if state is None:
-        return
-    if state.completed:
-        tx.absorb(f"lost:already_concluded:{event.instance_id}@{event.attempt}")
         return
     if state.cancel is not None:
         # it was being stopped anyway: losing it is the end of the cancellation

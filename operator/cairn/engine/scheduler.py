@@ -200,13 +200,7 @@ def gate_concurrency(tx: Tx, instance_id: str) -> None:
         dispatch(tx, instance_id)
         return
     try:
-        contexts = _contexts(tx, instance_id)
-        group = evaluate.text(settings.group, contexts, "concurrency.group")
-        cancel_in_progress = evaluate.boolean(
-            settings.cancel_in_progress, contexts, "concurrency.cancel-in-progress"
-        )
-        if not group.strip():
-            raise EvaluationFailure("concurrency.group", "evaluates to an empty string")
+        group, cancel_in_progress = evaluate.concurrency(settings, _contexts(tx, instance_id))
     except EvaluationFailure as failure:
         finish(tx, instance_id, "failure", str(failure))
         return
@@ -485,12 +479,7 @@ def start_workflow(tx: Tx) -> None:
         return
     contexts = {"github": tx.run.github, "inputs": tx.run.inputs, "vars": tx.run.vars}
     try:
-        group = evaluate.text(settings.group, contexts, "concurrency.group")
-        cancel_in_progress = evaluate.boolean(
-            settings.cancel_in_progress, contexts, "concurrency.cancel-in-progress"
-        )
-        if not group.strip():
-            raise EvaluationFailure("concurrency.group", "evaluates to an empty string")
+        group, cancel_in_progress = evaluate.concurrency(settings, contexts)
     except EvaluationFailure as failure:
         fail_workflow(tx, f"workflow {failure}")
         return

@@ -16,6 +16,7 @@ from cairn.engine import (
     arbitrate,
     claims_of,
 )
+from cairn.engine.evaluate import group_name
 from cairn.engine.testing import EPOCH, EngineHarness, make_run
 
 
@@ -145,6 +146,22 @@ def test_different_groups_do_not_wait_for_each_other() -> None:
         "deploy-refs/heads/main",
         "deploy-refs/heads/x",
     }
+
+
+def test_group_names_are_compared_without_case() -> None:
+    # GitHub: "prod" and "Prod" are the same concurrency group
+    registry: ConcurrencyRegistry[EngineHarness] = ConcurrencyRegistry()
+    upper = QUEUED.replace("deploy-${{ github.ref }}", "Deploy-${{ github.ref }}")
+    first = EngineHarness(
+        make_run(upper, name="a", github={"ref": "refs/heads/MAIN"}), registry=registry
+    )
+    second = EngineHarness(make_run(QUEUED, name="b"), registry=registry)
+    assert first.dispatched() == ["deploy"]
+    assert second.state.phase == "waiting"
+    assert {c.group for r in (first, second) for c in claims_of(r.state)} == {
+        "deploy-refs/heads/main"
+    }
+    assert group_name("Déploiement-PROD") == "déploiement-prod"
 
 
 def test_waiting_for_a_group_gives_up_at_its_deadline() -> None:
