@@ -113,7 +113,8 @@ def _expire_instance(tx: Tx, instance_id: str) -> None:
     elif state.phase == "waiting" and state.waiting_on == "concurrency":
         scheduler.finish(tx, instance_id, "cancelled", "concurrency_timeout")
     elif state.phase == "waiting" and state.waiting_on == "approval":
-        scheduler.finish(tx, instance_id, "cancelled", "approval_timeout")
+        # GitHub: "If a job is not approved within 30 days, it will automatically fail."
+        scheduler.finish(tx, instance_id, "failure", "approval_timeout")
 
 
 def _schedule_wake(tx: Tx) -> None:

@@ -29,7 +29,7 @@ class RunLimits(_Spec):
     queue_timeout_minutes: float = Field(default=MINUTES_PER_DAY, gt=0)
     #: a job or workflow waiting on its concurrency group gives up after this
     concurrency_timeout_minutes: float = Field(default=MINUTES_PER_DAY, gt=0)
-    #: a job waiting on an environment approval gives up after this (GitHub: 30 days)
+    #: a job waiting on an environment approval fails after this (GitHub: 30 days)
     approval_timeout_minutes: float = Field(default=30 * MINUTES_PER_DAY, gt=0)
     #: how long a cancelled sandbox may take to stop (its ``always()`` steps run)
     cancel_grace_minutes: float = Field(default=5, gt=0)

@@ -57,8 +57,10 @@ def test_an_approval_nobody_gives_expires() -> None:
     h.complete("build")
     assert h.job("deploy").deadline == EPOCH + timedelta(minutes=60)
     h.advance(minutes=60)
-    assert h.job("deploy").conclusion == "cancelled"
+    # GitHub: a job not approved within 30 days automatically fails
+    assert h.job("deploy").conclusion == "failure"
     assert h.job("deploy").reason == "approval_timeout"
+    assert h.conclusion == "failure"
 
 
 def test_an_approval_for_a_job_that_is_not_waiting_is_absorbed() -> None:
