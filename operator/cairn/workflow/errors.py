@@ -23,7 +23,13 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+        # One diagnostic, one line: names quoted from the file (a matrix key,
+        # an env name) may hold line breaks, which would split it.
+        text = f"{self.file}:{self.line}:{self.column}: {self.message}"
+        return text.translate(_ONE_LINE)
+
+
+_ONE_LINE = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 class WorkflowError(CairnError):

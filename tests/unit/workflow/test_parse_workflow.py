@@ -400,3 +400,14 @@ def test_call_input_defaults_read_only_their_contexts() -> None:
         "wf.yml:9:22: context 'needs' is not available in "
         "on.workflow_call.inputs.<inputs_id>.default (available: github, inputs, vars)",
     ]
+
+
+def test_every_diagnostic_is_one_line_even_for_names_with_line_breaks() -> None:
+    found = errors(
+        'on: push\njobs:\n  b:\n    runs-on: x\n    strategy:\n      matrix:\n        "k\\ney": 3\n'
+        "    steps:\n      - run: make\n"
+    )
+    assert found == [
+        "wf.yml:7:18: jobs.b.strategy.matrix.k\\ney must be a sequence of values or an "
+        "expression, not the number 3"
+    ]
