@@ -191,20 +191,27 @@ def on_retry_requested(tx: Tx, event: RetryRequested) -> None:
 def retry(tx: Tx, instance_id: str) -> None:
     """A new attempt of a finished instance. Descendants that never started
     are put back to wait for it (a dynamic matrix is evaluated again);
-    descendants that started keep their result."""
+    descendants that started keep their result, and so do those that were
+    cancelled before they started (someone or something chose to stop them:
+    that was not a consequence of the old result)."""
     job_id = tx.job_id(instance_id)
     scheduler.reset(tx, instance_id, new_attempt=True)
     descendants = tx.graph.descendants(job_id)
     for descendant in descendants:
         instance_ids = tx.instances_of(descendant)
         states = [tx.jobs[i] for i in instance_ids]
-        if descendant in tx.matrices and not any(s.dispatched for s in states):
+        if descendant in tx.matrices and not any(_keeps_result(s) for s in states):
             scheduler.collapse(tx, descendant, new_attempt=False)
             continue
         for descendant_id, state in zip(list(instance_ids), states, strict=True):
-            if not state.dispatched and state.waiting_on != "needs":
+            if not _keeps_result(state) and state.waiting_on != "needs":
                 scheduler.reset(tx, descendant_id, new_attempt=False)
     tx.index.forget_ancestry(list(descendants))
+
+
+def _keeps_result(state: JobState) -> bool:
+    """Whether a descendant of a retried job keeps its current result."""
+    return state.dispatched or state.conclusion == "cancelled"
 
 
 def on_rerun_requested(tx: Tx, event: RerunRequested) -> None:

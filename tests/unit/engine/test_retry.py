@@ -95,6 +95,22 @@ def test_a_retried_ancestor_holds_back_descendants_that_had_not_started() -> Non
     assert h.conclusion == "success"
 
 
+def test_a_dependent_cancelled_before_it_started_stays_cancelled_on_retry() -> None:
+    h = EngineHarness(make_run(WORKFLOW))
+    h.cancel("e2e")
+    assert h.phase("e2e") == "cancelled"
+    h.fail("build")
+    assert h.job("unit").reason == "needs_failed"
+    h.retry("build")
+    # unit was skipped because of build's result: it waits for the new attempt;
+    # e2e was cancelled by request, which the retry does not undo
+    assert h.phase("unit") == "waiting:needs"
+    assert h.phase("e2e") == "cancelled"
+    h.complete("build")
+    assert "unit" in h.dispatched()
+    assert "e2e" not in h.dispatched()
+
+
 def test_a_repeated_retry_request_is_a_duplicate() -> None:
     h = EngineHarness(make_run(WORKFLOW))
     h.fail("build")
