@@ -49,6 +49,10 @@ class Index:
         self.retrying: dict[str, int] = {}
         #: (deadline, instance id); entries go stale and are skipped lazily
         self.heap: list[tuple[datetime, str]] = []
+        #: job id -> (position, instance id) of instances waiting for a
+        #: max-parallel slot, so a freed slot goes to the first one without
+        #: scanning the matrix; entries go stale and are skipped lazily
+        self.parked: dict[str, list[tuple[int, str]]] = {}
         #: job id -> (any ancestor failed, all ancestors succeeded), for settled ancestries
         self.upstream: dict[str, tuple[bool, bool]] = {}
         #: job id -> (aggregated result, merged outputs), for settled jobs
@@ -126,6 +130,9 @@ class Index:
         new_outputs = new.outputs if new is not None else {}
         if old_outputs is not new_outputs:
             self.output_bytes += outputs_size(new_outputs) - outputs_size(old_outputs)
+        if new is not None and _is_parked(new) and (old is None or not _is_parked(old)):
+            entry = (self.position[instance_id], instance_id)
+            heapq.heappush(self.parked.setdefault(job_id, []), entry)
         if (
             new is not None
             and new.deadline is not None
@@ -160,6 +167,27 @@ class Index:
             return None
         return heapq.heappop(self.heap)[1]
 
+    def first_parked(self, job_id: str, jobs: dict[str, JobState], count: int) -> list[str]:
+        """Up to ``count`` instances of ``job_id`` waiting for a max-parallel
+        slot, in matrix order (stale entries are dropped on the way)."""
+        heap = self.parked.get(job_id)
+        found: list[tuple[int, str]] = []
+        while heap and len(found) < count:
+            position, instance_id = heapq.heappop(heap)
+            job = jobs.get(instance_id)
+            live = job is not None and _is_parked(job)
+            if (
+                live
+                and self.position.get(instance_id) == position
+                and (position, instance_id) not in found
+            ):
+                found.append((position, instance_id))
+        for entry in found:
+            heapq.heappush(self.parked[job_id], entry)
+        if job_id in self.parked and not self.parked[job_id]:
+            del self.parked[job_id]
+        return [instance_id for _, instance_id in found]
+
     def forget_ancestry(self, job_ids: list[str]) -> None:
         for job_id in job_ids:
             self.upstream.pop(job_id, None)
@@ -175,6 +203,10 @@ def _is_open(job: JobState) -> bool:
 
 def _is_admitted(job: JobState) -> bool:
     return job.admitted
+
+
+def _is_parked(job: JobState) -> bool:
+    return job.phase == "waiting" and job.waiting_on == "max-parallel"
 
 
 def _is_retrying(job: JobState) -> bool:

@@ -338,10 +338,8 @@ def _after_finish(tx: Tx, instance_id: str, old: JobState, new: JobState) -> Non
     siblings = tx.instances_of(job_id)
     settings = tx.graph.jobs[job_id].strategy
     if old.admitted and settings is not None and settings.max_parallel is not None:
-        for sibling in siblings:
-            waiting = tx.jobs[sibling]
-            if waiting.phase == "waiting" and waiting.waiting_on == "max-parallel":
-                tx.enqueue(sibling)
+        for sibling in _parked_to_wake(tx, job_id):
+            tx.enqueue(sibling)
     if new.effective_result == "failure" and tx.graph.is_matrix(job_id) and len(siblings) > 1:
         try:
             fail_fast = strategy(tx, job_id).fail_fast
@@ -361,6 +359,18 @@ def _after_finish(tx: Tx, instance_id: str, old: JobState, new: JobState) -> Non
                 for waiting_id in tx.instances_of(descendant):
                     if not tx.jobs[waiting_id].completed:
                         tx.enqueue(waiting_id)
+
+
+def _parked_to_wake(tx: Tx, job_id: str) -> list[str]:
+    """The instances waiting for a max-parallel slot that the free slots can
+    take now: the first ones in matrix order, found without scanning the
+    matrix (a 256-wide matrix must not cost 256 checks per completion)."""
+    try:
+        limit = strategy(tx, job_id).max_parallel
+    except EvaluationFailure:
+        limit = None  # each waiting instance meets the error itself and fails
+    free = len(tx.instances_of(job_id)) if limit is None else limit - tx.index.admitted[job_id]
+    return tx.index.first_parked(job_id, tx.jobs, free) if free > 0 else []
 
 
 def cancel_instance(tx: Tx, instance_id: str, reason: str) -> None:

@@ -104,6 +104,21 @@ def test_max_parallel_admits_instances_in_order_as_slots_free() -> None:
     assert h.dispatched() == ["test.3"]
 
 
+def test_a_freed_slot_goes_to_the_first_waiting_instance_in_matrix_order() -> None:
+    h = EngineHarness(make_run(matrix_workflow("      fail-fast: false\n      max-parallel: 2\n")))
+    h.fail("test.0")
+    assert h.dispatched() == ["test.1", "test.2"]
+    h.retry("test.0")
+    # the new attempt of test.0 waits for a slot like the others, ahead of test.3
+    assert h.phase("test.0") == "waiting:max-parallel"
+    assert h.phase("test.3") == "waiting:max-parallel"
+    h.complete("test.1")
+    assert h.dispatched() == ["test.0", "test.2"]
+    assert h.phase("test.3") == "waiting:max-parallel"
+    h.complete("test.0")
+    assert h.dispatched() == ["test.2", "test.3"]
+
+
 def test_fail_fast_cancels_instances_still_waiting_for_a_slot() -> None:
     h = EngineHarness(make_run(matrix_workflow("      max-parallel: 1\n")))
     h.fail("test.0")

@@ -147,6 +147,15 @@ def check_counts_and_index(state: WorkflowState) -> None:
     }
     assert live.output_bytes == fresh.output_bytes
     assert live.earliest(state.jobs) == fresh.earliest(state.jobs)
+    for job_id in live.instances:
+        parked = [
+            i
+            for i in live.instances[job_id]
+            if state.jobs[i].phase == "waiting" and state.jobs[i].waiting_on == "max-parallel"
+        ]
+        everyone = len(live.instances[job_id])
+        assert live.first_parked(job_id, state.jobs, everyone) == parked
+        assert fresh.first_parked(job_id, state.jobs, everyone) == parked
 
 
 class Driver:
