@@ -93,8 +93,10 @@ def test_to_str_and_truthy() -> None:
         "x",
     ]
     assert to_str([1, 2]) == "[\n  1,\n  2\n]"
-    assert [truthy(v) for v in (False, 0, -0.0, "", None, float("nan"))] == [False] * 6
-    assert all(truthy(v) for v in (True, 1, "0", "false", [], {}))
+    falsy: tuple[object, ...] = (False, 0, -0.0, "", None, float("nan"))
+    assert [truthy(v) for v in falsy] == [False] * 6
+    truthful: tuple[object, ...] = (True, 1, "0", "false", [], {})
+    assert all(truthy(v) for v in truthful)
 
 
 def test_check_contexts() -> None:

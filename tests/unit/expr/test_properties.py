@@ -131,7 +131,7 @@ def test_evaluating_well_formed_expressions_never_crashes(text: str, ctx: dict[s
 def test_evaluation_against_realistic_contexts_never_crashes(text: str) -> None:
     for status in ("success", "failure", "cancelled"):
         with contextlib.suppress(ExpressionError):
-            parse_condition(text).evaluate(CONTEXTS, status=status)  # type: ignore[arg-type]
+            parse_condition(text).evaluate(CONTEXTS, status=status)
 
 
 # --- algebra -------------------------------------------------------------------

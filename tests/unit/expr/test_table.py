@@ -583,7 +583,7 @@ STATUS: list[tuple[str, Any]] = [
     ("success ( )", True),
 ]
 
-SYNTAX_ERRORS: list[tuple[str, Err]] = [
+SYNTAX_ERRORS: list[tuple[str, Err | None]] = [
     ("", Err(SYNTAX, "1:1: expected an expression")),
     ("   ", Err(SYNTAX, "1:1: expected an expression")),
     ("github.", Err(SYNTAX, "1:7: unexpected end of expression")),

@@ -28,7 +28,7 @@ def job(job_id: str, name: str | None = None, needs: tuple[str, ...] = (), **kw:
         needs=needs,
         runs_on=RunsOn(labels=("ubuntu-latest",)),
         steps=(Step(index=0, run="true"),),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
