@@ -170,12 +170,15 @@ def _instance_line(job: Job, instance: JobInstance) -> str:
 
 # -- mermaid -----------------------------------------------------------------------
 
-_UNSAFE_LABEL = re.compile(r'["<>]')
+_UNSAFE_LABEL = re.compile(r'["<>#\n\r]')
+#: Mermaid reads ``#name;`` in a label as an entity code, so ``#`` is one too;
+#: a line break would end the node's statement
+_LABEL_CODES = {'"': "#quot;", "<": "#lt;", ">": "#gt;", "#": "#35;", "\n": " ", "\r": " "}
 
 
 def _label(text: str) -> str:
-    """Mermaid label text: quotes and angle brackets as entity codes."""
-    return _UNSAFE_LABEL.sub(lambda m: {'"': "#quot;", "<": "#lt;", ">": "#gt;"}[m.group()], text)
+    """Mermaid label text: characters Mermaid would read as syntax, as entity codes."""
+    return _UNSAFE_LABEL.sub(lambda m: _LABEL_CODES[m.group()], text)
 
 
 def render_mermaid(planned: list[PlannedWorkflow]) -> str:

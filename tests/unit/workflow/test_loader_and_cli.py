@@ -239,3 +239,21 @@ def test_the_installed_command_end_to_end(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["workflows"][0]["name"] == "CI"
+
+
+def test_mermaid_labels_escape_what_mermaid_reads_as_syntax(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    workflow = tmp_path / "w.yml"
+    workflow.write_text(
+        'name: "Build #1 <\\"fast\\">"\non: push\njobs:\n  a:\n'
+        '    name: "line one\\nline two"\n    runs-on: x\n    steps:\n      - run: make\n'
+    )
+    code, out, _ = run_plan(capsys, str(workflow), "--format", "mermaid")
+    assert code == 0
+    assert out.splitlines() == [
+        "flowchart LR",
+        '  subgraph w0["Build #35;1 #lt;#quot;fast#quot;#gt;"]',
+        '    w0j0["line one line two"]',
+        "  end",
+    ]
