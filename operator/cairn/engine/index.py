@@ -76,7 +76,9 @@ class Index:
                 f"(missing instances {missing}, unknown instances {extra})"
             )
         for instance_id, job in state.jobs.items():
+            _check_consistent(instance_id, job)
             self.track(instance_id, None, job)
+        _check_workflow(state)
 
     def _set_instances(self, job_id: str, instances: list[JobInstance]) -> None:
         self.instances[job_id] = [instance.id for instance in instances]
@@ -191,6 +193,64 @@ class Index:
     def forget_ancestry(self, job_ids: list[str]) -> None:
         for job_id in job_ids:
             self.upstream.pop(job_id, None)
+
+
+def _check_consistent(instance_id: str, job: JobState) -> None:
+    """Refuse a job entry whose fields contradict each other. The engine
+    writes none, but a checkpoint is a document anyone can edit; deciding on
+    such an entry would crash or wait forever (a queued job without deadline)."""
+    problem = _problem_of(job)
+    if problem is not None:
+        raise CheckpointError(f"checkpoint entry of job instance {instance_id!r}: {problem}")
+
+
+def _problem_of(job: JobState) -> str | None:
+    if job.attempt < 1:
+        return f"attempt {job.attempt} (attempts count from 1)"
+    if job.completed != (job.conclusion is not None):
+        return f"phase {job.phase!r} with conclusion {job.conclusion!r}"
+    if (job.phase == "waiting") != (job.waiting_on is not None):
+        return f"phase {job.phase!r} waiting on {job.waiting_on!r}"
+    if job.phase in ("queued", "running"):
+        missing = [
+            name
+            for name, value in (
+                ("a token (t)", job.token),
+                ("a deadline (d)", job.deadline),
+                ("a dispatch time (q)", job.queued_at),
+            )
+            if value is None
+        ]
+        if missing:
+            return f"{job.phase} without {', '.join(missing)}"
+    if job.phase == "waiting" and job.waiting_on in ("approval", "concurrency"):
+        if job.deadline is None:
+            return f"waiting on {job.waiting_on} without a deadline (d)"
+        if job.waiting_on == "concurrency" and job.claim is None:
+            return "waiting on concurrency without a claim (k)"
+    if job.cancel is not None and job.phase not in ("queued", "running"):
+        return f"a cancellation sent (x) to an instance that is {job.phase}"
+    return None
+
+
+def _check_workflow(state: WorkflowState) -> None:
+    problem = None
+    if (state.phase == "completed") != (state.conclusion is not None):
+        problem = f"phase {state.phase!r} with conclusion {state.conclusion!r}"
+    elif state.phase == "waiting" and state.claim is None:
+        problem = "waiting on its concurrency group without a claim (k)"
+    elif state.run_attempt < 1:
+        problem = f"run attempt {state.run_attempt} (attempts count from 1)"
+    else:
+        counts: dict[str, int] = {}
+        for job in state.jobs.values():
+            for key in (job.phase, job.conclusion):
+                if key is not None:
+                    counts[key] = counts.get(key, 0) + 1
+        if counts != state.counts:
+            problem = f"counts {state.counts} do not match the job table ({counts})"
+    if problem is not None:
+        raise CheckpointError(f"checkpoint of the workflow: {problem}")
 
 
 def _flag(job: JobState | None, predicate: Any) -> int:

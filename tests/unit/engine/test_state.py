@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -107,6 +109,33 @@ def test_a_checkpoint_of_another_plan_is_refused() -> None:
     reloaded = WorkflowState.from_json(state.to_json())
     with pytest.raises(CheckpointError, match="does not belong to this run's plan"):
         decide(make_run(WORKFLOW), reloaded, [], EPOCH)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["j"]["build.0"].pop("t"), "'build.0': queued without a token"),
+        (lambda d: d["j"]["build.0"].pop("d"), "'build.0': queued without a deadline"),
+        (lambda d: d["j"]["build.0"].update(c="success"), "'build.0': phase 'queued' with conc"),
+        (lambda d: d["j"]["test"].pop("w"), "'test': phase 'waiting' waiting on None"),
+        (lambda d: d["j"]["test"].update(w="concurrency"), "'test': waiting on concurrency with"),
+        (lambda d: d["j"]["test"].update(x="cancelled"), "'test': a cancellation sent"),
+        (lambda d: d["j"]["build.1"].update(a=0), "'build.1': attempt 0"),
+        (lambda d: d.update(n={"completed": 3}), "counts .* do not match the job table"),
+        (lambda d: d.update(p="completed"), "workflow: phase 'completed' with conclusion None"),
+    ],
+)
+def test_a_checkpoint_that_contradicts_itself_is_refused(
+    change: Callable[[dict[str, Any]], object], message: str
+) -> None:
+    """A schema-valid checkpoint whose fields contradict each other would crash
+    the engine or leave a job waiting forever: deciding on it is refused."""
+    run = make_run(WORKFLOW)
+    data = json.loads(EngineHarness(run).state.to_json())
+    change(data)
+    state = WorkflowState.from_dict(data)
+    with pytest.raises(CheckpointError, match=message):
+        decide(run, state, [], EPOCH)
 
 
 def test_naive_times_are_refused() -> None:
