@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cairn.workflow.errors import Diagnostic, WorkflowError, WorkflowNotFoundError
@@ -20,8 +21,14 @@ def load_workflow(path: str | Path, *, name: str | None = None) -> Workflow:
     them relative to where it was started)."""
     name = str(path) if name is None else name
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+        # O_NONBLOCK: opening a named pipe with no writer would otherwise wait
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise WorkflowError(
+                    [Diagnostic(name, 1, 1, "cannot read the file: it is not a regular file")]
+                )
+            size = status.st_size
             if size > MAX_FILE_BYTES:
                 raise WorkflowError(
                     [

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,26 @@ def test_load_reports_unreadable_paths(tmp_path: Path) -> None:
         load_workflow(tmp_path)
     with pytest.raises(WorkflowError, match="cannot read the file"):
         load_workflow(tmp_path / "missing.yml")
+
+
+def test_a_named_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    pipe = tmp_path / "ci.yml"
+    os.mkfifo(pipe)
+    outcome: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            load_workflow(pipe)
+        except WorkflowError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "load_workflow blocked on a named pipe"
+    assert [str(e) for e in outcome] == [
+        f"{pipe}:1:1: cannot read the file: it is not a regular file"
+    ]
 
 
 def run_plan(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
