@@ -275,9 +275,10 @@ class WorkflowLoop:
             if (
                 report.kind == "started"
                 and job is not None
-                and not (job.attempt == report.attempt and job.phase == "queued")
+                and job.attempt == report.attempt
+                and job.phase in ("running", "completed")
             ):
-                return
+                return  # already known to run (a dispatch not yet in our state still counts)
         slot = self.slot(key)
         if report.kind == "started":
             if report.attempt_key not in slot.starts:
@@ -303,9 +304,7 @@ class WorkflowLoop:
 
     async def close(self) -> None:
         for slot in list(self.slots.values()):
-            slot.waker.stop()
-        for slot in list(self.slots.values()):
-            await slot.waker.join()
+            await slot.waker.halt()
 
     # --- the wake -------------------------------------------------------------------------
 
@@ -637,8 +636,8 @@ class WorkflowLoop:
         starts = [e for e in events if isinstance(e, JobStarted)]
         others: list[Event] = [e for e in events if not isinstance(e, JobStarted)]
         # Starts first, each at the moment its pod started (never before its dispatch).
-        timed = sorted((self._start_time(slot, wake.state, e, now), e) for e in starts)
-        for moment, event in timed:
+        timed = [(self._start_time(slot, wake.state, e, now), e) for e in starts]
+        for moment, event in sorted(timed, key=lambda pair: (pair[0], pair[1].instance_id)):
             self._apply_decision(wake, decide(wake.run, wake.state, [event], moment))
         pending: list[Event] = others
         for _ in range(self.tuning.max_decides):
@@ -677,7 +676,7 @@ class WorkflowLoop:
     ) -> list[Event]:
         """The decision's side effects; returns the events they produced."""
         follow_ups: list[Event] = []
-        identity = _identity(body)
+        identity = WorkflowIdentity.from_object(body)
         for action in decision.actions:
             if isinstance(action, StartJob):
                 follow_ups += await self._start(slot, identity, wake, action)
@@ -861,18 +860,6 @@ class WorkflowLoop:
 
 def _where(key: WorkflowKey) -> tuple[str, str]:
     return key.namespace, key.name
-
-
-def _identity(body: Mapping[str, Any]) -> WorkflowIdentity:
-    meta = body["metadata"]
-    spec = body.get("spec") or {}
-    return WorkflowIdentity(
-        namespace=meta["namespace"],
-        run_name=str(spec.get("run", "")),
-        workflow_name=meta["name"],
-        workflow_uid=meta["uid"],
-        secret_name=spec.get("secretName"),
-    )
 
 
 def _attempt_of(obj: Mapping[str, Any]) -> tuple[str, int] | None:

@@ -240,9 +240,7 @@ class RunLoop:
 
     async def close(self) -> None:
         for slot in list(self.slots.values()):
-            slot.waker.stop()
-        for slot in list(self.slots.values()):
-            await slot.waker.join()
+            await slot.waker.halt()
 
     # --- the wake -------------------------------------------------------------------------
 

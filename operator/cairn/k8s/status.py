@@ -248,7 +248,7 @@ def workflow_message(run: WorkflowRun, state: WorkflowState) -> str:
             for i, j in state.jobs.items()
             if j.conclusion == "failure" and not j.continue_on_error
         ]
-        head = f"workflow {state.conclusion}"
+        head = f"workflow {_CONCLUDED.get(state.conclusion or '', state.conclusion)}"
         if state.reason:
             head += f": {state.reason}"
         if failed:
@@ -268,6 +268,9 @@ def workflow_message(run: WorkflowRun, state: WorkflowState) -> str:
     if waiting:
         parts.append(f"waiting: {_names(waiting)}")
     return clip("; ".join(parts) or "running")
+
+
+_CONCLUDED = {"success": "succeeded", "failure": "failed", "cancelled": "cancelled"}
 
 
 def _names(ids: Sequence[str], limit: int = 8) -> str:

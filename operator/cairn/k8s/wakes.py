@@ -107,7 +107,11 @@ class Waker:
                 handle.cancel()
         self._delayed = self._deadline = None
 
-    async def join(self) -> None:
-        """Wait for the running wake, if any (tests, shutdown)."""
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def halt(self) -> None:
+        """Stop, cancelling a running wake: the operator is shutting down, and a
+        wake cut short is one a crash could have cut (the next start replays it)."""
+        self.stop()
+        task = self._task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

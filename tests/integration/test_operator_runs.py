@@ -1,0 +1,149 @@
+"""A CIRun applied to the (emulated) cluster runs to completion."""
+
+from __future__ import annotations
+
+from tests.integration.kubelet import TestKubelet
+from tests.integration.operator_harness import (
+    OperatorHarness,
+    cirun,
+    conclusions,
+    install_crds,
+    wait_run,
+    workflows_of,
+)
+from tests.kubeapi import KubeApiEmulator
+
+CI = """
+name: CI
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      version: ${{ steps.v.outputs.version }}
+    steps:
+      - id: v
+        run: echo "version=1.2.3" >> "$GITHUB_OUTPUT"
+  test:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: test "${{ needs.build.outputs.version }}" = 1.2.3
+"""
+
+LINT = """
+name: Lint
+on: [push, pull_request]
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo linting
+"""
+
+DOCS = """
+name: Docs
+on:
+  push:
+    branches: [main]
+jobs:
+  docs:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo docs
+"""
+
+
+def test_a_run_of_three_workflows_succeeds(kubeapi: KubeApiEmulator) -> None:
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi) as kubelet, OperatorHarness(kubeapi):
+        kubeapi.create(
+            "ciruns.cairn.dev",
+            cirun("three", {"ci.yml": CI, "lint.yml": LINT, "docs.yml": DOCS}),
+            "default",
+        )
+        run = wait_run(kubeapi, "three", timeout=60)
+        assert run["status"]["phase"] == "Succeeded", run["status"]
+        assert run["status"]["progress"] == "4/4"
+        workflows = workflows_of(kubeapi, "three")
+        assert len(workflows) == 3
+        for workflow in workflows:
+            assert workflow["status"]["phase"] == "Succeeded"
+            assert set(conclusions(workflow).values()) == {"success"}
+        assert len(kubelet.jobs_seen) == 4
+        assert not kubelet.errors
+
+
+FAILING = """
+name: Failing
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "::error::the build broke"; exit 3
+  report:
+    needs: build
+    if: failure()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo reporting the failure
+  deploy:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never deployed
+"""
+
+FAIL_FAST = """
+name: Matrix
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2, 3]
+    steps:
+      - run: |
+          if [ "${{ matrix.n }}" = 1 ]; then exit 1; fi
+          sleep 60
+"""
+
+
+def test_a_failure_runs_the_failure_handler_and_skips_the_rest(kubeapi: KubeApiEmulator) -> None:
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi) as kubelet, OperatorHarness(kubeapi):
+        kubeapi.create("ciruns.cairn.dev", cirun("broken", {"ci.yml": FAILING}), "default")
+        run = wait_run(kubeapi, "broken", timeout=60)
+        assert run["status"]["phase"] == "Failed"
+        succeeded = next(c for c in run["status"]["conditions"] if c["type"] == "Succeeded")
+        assert succeeded["status"] == "False" and succeeded["reason"] == "WorkflowsFailed"
+        (workflow,) = workflows_of(kubeapi, "broken")
+        assert conclusions(workflow) == {
+            "build": "failure",
+            "report": "success",
+            "deploy": "skipped",
+        }
+        assert workflow["status"]["phase"] == "Failed"
+        assert "build" in workflow["status"]["message"]
+        assert len(kubelet.jobs_seen) == 2  # deploy never got a Job
+
+
+def test_fail_fast_cancels_the_other_matrix_jobs(kubeapi: KubeApiEmulator) -> None:
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess") as kubelet, OperatorHarness(kubeapi):
+        kubeapi.create("ciruns.cairn.dev", cirun("fast", {"ci.yml": FAIL_FAST}), "default")
+        run = wait_run(kubeapi, "fast", timeout=60)
+        assert run["status"]["phase"] == "Failed"
+        (workflow,) = workflows_of(kubeapi, "fast")
+        assert conclusions(workflow) == {
+            "test.0": "failure",
+            "test.1": "cancelled",
+            "test.2": "cancelled",
+        }
+        state = workflow["status"]["state"]["j"]
+        assert state["test.1"]["r"] == state["test.2"]["r"] == "fail_fast"
+        # the cancelled sandboxes were stopped: their Jobs are gone
+        kubeapi.wait_until("jobs.batch", lambda jobs: len(jobs) == 1, "default", timeout=30)
+        assert len(kubelet.jobs_seen) == 3
