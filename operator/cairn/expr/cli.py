@@ -95,9 +95,18 @@ def _load_contexts(path: str | None) -> dict[str, Any]:
     return {str(name).lower(): value for name, value in contexts.items()}
 
 
+def _current_directory() -> str | None:
+    """The default workspace; ``None`` (hashFiles() then says it has none) when
+    the current directory no longer exists."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
 def _evaluate(args: argparse.Namespace) -> str:
     contexts = _load_contexts(args.context)
-    workspace = args.workspace if args.workspace is not None else os.getcwd()
+    workspace = args.workspace if args.workspace is not None else _current_directory()
     options: dict[str, Any] = {"status": args.status, "workspace": workspace}
     text: str = args.expression
     if args.template:

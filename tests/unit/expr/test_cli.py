@@ -130,3 +130,16 @@ def test_context_from_stdin_bytes_with_a_byte_order_mark(
     stdin = io.TextIOWrapper(io.BytesIO(b'\xef\xbb\xbf{"github": {"actor": "mona"}}'))
     monkeypatch.setattr("sys.stdin", stdin)
     assert run(capsys, "github.actor", "--context", "-") == (0, '"mona"\n', "")
+
+
+def test_a_vanished_current_directory_leaves_hash_files_without_a_workspace(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert run(capsys, "1 == 1") == (0, "true\n", "")
+    code, out, err = run(capsys, "hashFiles('*.lock')")
+    assert (code, out) == (2, "")
+    assert err.startswith("cairn expr: 1:1: hashFiles() needs a workspace")
