@@ -175,7 +175,7 @@ def run(
             base_env=base_env,
         )
     finally:
-        begun.run_dir.unlock()
+        begun.run_dir.close()
 
 
 def _reporter(

@@ -8,28 +8,30 @@
       state.json      the engine's checkpoint of every workflow (the statuses);
                       rewritten atomically after each engine wake
       lock            held (flock) by the process executing the run
-      results/<workflow>/<instance>@<attempt>.json   each attempt's JobResult
+      results.jsonl   what each attempt reported, one JSON line per attempt,
+                      appended as attempts end
       logs/<workflow>/<instance>@<attempt>.log        each attempt's log
       workspaces/<workflow>/<instance>/<repo>/       each job's workspace
 
 Atomic means: write a temporary file beside the target, fsync it, rename it
 over the target (and fsync the directory), so a crash at any instant leaves
-either the old or the new checkpoint, never a torn one. Result files are
-renamed into place without fsync: they only have to survive the process
-dying, which a rename does; ``state.json`` is the durable record.
+either the old or the new checkpoint, never a torn one. Results are appended
+to one journal without fsync: they only have to survive the process dying,
+which a completed write does, and a line torn by a crash is ignored (that
+attempt counts as lost and runs again). One journal rather than a file per
+attempt because creating files is what costs most per job (``docs/local.md``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -131,6 +133,8 @@ class RunDir:
         self.path = path
         self.run_id = run_id
         self._lock_fd: int | None = None
+        self._journal: IO[str] | None = None
+        self._results: dict[tuple[str, str, int], ResultRecord] | None = None
 
     # -- locking --------------------------------------------------------------
 
@@ -227,27 +231,53 @@ class RunDir:
     def log_path(self, key: str, instance_id: str, attempt: int) -> Path:
         return self._attempt_file("logs", key, instance_id, attempt, "log")
 
-    def result_path(self, key: str, instance_id: str, attempt: int) -> Path:
-        return self._attempt_file("results", key, instance_id, attempt, "json")
+    @property
+    def journal_path(self) -> Path:
+        return self.path / "results.jsonl"
 
     def workspace_path(self, key: str, instance_id: str, repo_name: str) -> Path:
         return self.path / "workspaces" / _safe(key) / _safe(instance_id) / _safe(repo_name)
 
-    def write_result(self, record: ResultRecord) -> Path:
-        result = record.result
-        path = self.result_path(record.workflow, result.instance_id, result.attempt)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, record.model_dump_json().encode(), durable=False)
-        return path
+    def write_result(self, record: ResultRecord) -> None:
+        """Append an attempt's result to the journal (before the engine hears of it)."""
+        if self._journal is None:
+            self._journal = self.journal_path.open("a", encoding="utf-8")
+        self._journal.write(record.model_dump_json() + "\n")
+        self._journal.flush()
+        if self._results is not None:
+            self._results[_result_key(record)] = record
 
     def read_result(self, key: str, instance_id: str, attempt: int) -> ResultRecord | None:
-        """The recorded result of an attempt; None when there is none (or it
-        is unreadable: the attempt then counts as lost and runs again)."""
-        path = self.result_path(key, instance_id, attempt)
+        """The recorded result of an attempt; None when there is none."""
+        if self._results is None:
+            self._results = self._read_journal()
+        return self._results.get((key, instance_id, attempt))
+
+    def _read_journal(self) -> dict[tuple[str, str, int], ResultRecord]:
+        results: dict[tuple[str, str, int], ResultRecord] = {}
         try:
-            return ResultRecord.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError):
-            return None
+            lines = self.journal_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return results
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunStoreError(f"cannot read {self.journal_path}: {exc}") from None
+        for line in lines:
+            try:
+                record = ResultRecord.model_validate_json(line)
+            except ValidationError:
+                continue  # torn by a crash: that attempt runs again
+            results[_result_key(record)] = record
+        return results
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        self.unlock()
+
+
+def _result_key(record: ResultRecord) -> tuple[str, str, int]:
+    return (record.workflow, record.result.instance_id, record.result.attempt)
 
 
 class RunStore:
@@ -311,12 +341,3 @@ class RunStore:
             hint = f" (the latest: {', '.join(known)})" if known else ""
             raise RunNotFoundError(f"no run {run_id} in {self.root}{hint}")
         return RunDir(path, run_id)
-
-
-@contextlib.contextmanager
-def locked(run_dir: RunDir) -> Iterator[RunDir]:
-    run_dir.lock()
-    try:
-        yield run_dir
-    finally:
-        run_dir.unlock()

@@ -344,7 +344,7 @@ jobs:
     session.run_dir.write_result(
         ResultRecord(workflow=entry.key, name="build", log="build.log", result=result)
     )
-    session.run_dir.unlock()
+    session.run_dir.close()
 
     outcome = cairn(resume=session.run_dir.run_id)
     assert outcome.exit_code == 0, outcome.stdout

@@ -81,13 +81,17 @@ def test_one_process_holds_a_run(tmp_path: Path) -> None:
     again.unlock()
 
 
-def test_results_are_kept_per_attempt(tmp_path: Path) -> None:
+def test_results_are_kept_per_attempt_in_a_journal(tmp_path: Path) -> None:
     run_dir = RunStore(tmp_path / ".cairn").create_run(NOW)
     result = JobResult(instance_id="build.1", attempt=2, conclusion="success", outputs={"a": "1"})
     record = ResultRecord(workflow="ci.yml", name="build (3.12)", log="x.log", result=result)
-    path = run_dir.write_result(record)
-    assert path == run_dir.path / "results" / "ci.yml" / "build.1@2.json"
+    run_dir.write_result(record)
     assert run_dir.read_result("ci.yml", "build.1", 2) == record
     assert run_dir.read_result("ci.yml", "build.1", 1) is None
-    path.write_text("{torn")
-    assert run_dir.read_result("ci.yml", "build.1", 2) is None
+    run_dir.close()
+    # a crash tore the last line: the attempts before it are still known
+    with run_dir.journal_path.open("a") as journal:
+        journal.write('{"workflow": "ci.yml", "name": "deploy", "log"')
+    reopened = RunStore(tmp_path / ".cairn").open_run(run_dir.run_id)
+    assert reopened.read_result("ci.yml", "build.1", 2) == record
+    assert reopened.read_result("ci.yml", "deploy", 1) is None
