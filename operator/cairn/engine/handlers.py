@@ -24,7 +24,7 @@ from cairn.engine.events import (
     RerunRequested,
     RetryRequested,
 )
-from cairn.engine.index import outputs_size
+from cairn.engine.index import outputs_size, summaries_size
 from cairn.engine.jobspec import StepResult
 from cairn.engine.state import JobState, StepSummary
 from cairn.engine.tokens import token_matches
@@ -101,7 +101,7 @@ def on_job_completed(tx: Tx, event: JobCompleted) -> None:
         )
     if result.truncated and reason is None:
         reason = "result_truncated: the sandbox's outputs and step results did not reach Cairn"
-    steps, omitted = summarize_steps(result.steps)
+    steps = _within_step_budget(tx, summarize_steps(result.steps)[0])
     scheduler.finish(
         tx,
         result.instance_id,
@@ -109,7 +109,7 @@ def on_job_completed(tx: Tx, event: JobCompleted) -> None:
         reason,
         outputs=outputs,
         steps=steps,
-        steps_omitted=omitted,
+        steps_omitted=len(result.steps) - len(steps),
     )
 
 
@@ -120,6 +120,16 @@ def summarize_steps(steps: tuple[StepResult, ...]) -> tuple[tuple[StepSummary, .
     ranked = sorted(range(len(steps)), key=lambda i: (steps[i].outcome == "success", i))
     kept = sorted(ranked[:STEPS_KEPT])
     return tuple(_summary(steps[i]) for i in kept), len(steps) - STEPS_KEPT
+
+
+def _within_step_budget(tx: Tx, steps: tuple[StepSummary, ...]) -> tuple[StepSummary, ...]:
+    """The summaries that fit the run's budget for them: all, else the steps
+    that did not succeed (what someone reading the status looks for), else none."""
+    room = tx.run.limits.max_step_summaries_bytes - tx.index.step_bytes
+    if summaries_size(steps) <= room:
+        return steps
+    unsuccessful = tuple(s for s in steps if s.conclusion != "success" or s.outcome is not None)
+    return unsuccessful if summaries_size(unsuccessful) <= room else ()
 
 
 def on_job_lost(tx: Tx, event: JobLost) -> None:

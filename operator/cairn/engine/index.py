@@ -11,12 +11,13 @@ again, so old states stay valid values.
 from __future__ import annotations
 
 import heapq
+import json
 from datetime import datetime
 from typing import Any
 
 from cairn.engine.errors import CheckpointError
 from cairn.engine.graph import Graph
-from cairn.engine.state import JobState, WorkflowState
+from cairn.engine.state import JobState, StepSummary, WorkflowState
 from cairn.workflow import instance_name
 from cairn.workflow.model import JobInstance
 
@@ -28,6 +29,21 @@ def job_of(instance_id: str) -> str:
 
 def outputs_size(outputs: dict[str, str]) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in outputs.items())
+
+
+#: what a step summary costs in the checkpoint besides its name and id (keys,
+#: quotes, a conclusion that is not success)
+STEP_OVERHEAD = 16
+
+
+def summaries_size(steps: tuple[StepSummary, ...]) -> int:
+    return sum(len(s.name.encode()) + len((s.id or "").encode()) + STEP_OVERHEAD for s in steps)
+
+
+def matrix_size(combinations: list[dict[str, Any]]) -> int:
+    """Bytes a dynamic matrix's combinations take in the checkpoint."""
+    text = json.dumps(combinations, separators=(",", ":"), ensure_ascii=False)
+    return len(text.encode())
 
 
 class Index:
@@ -58,6 +74,11 @@ class Index:
         #: job id -> (aggregated result, merged outputs), for settled jobs
         self.results: dict[str, tuple[str | None, dict[str, str]]] = {}
         self.output_bytes = 0
+        self.step_bytes = 0
+        #: job id -> bytes of its expanded dynamic matrix in the checkpoint
+        self.matrix_bytes: dict[str, int] = {
+            job_id: matrix_size(combinations) for job_id, combinations in state.matrices.items()
+        }
 
         for job_id, instances in graph.instances_by_job.items():
             combinations = state.matrices.get(job_id)
@@ -132,6 +153,10 @@ class Index:
         new_outputs = new.outputs if new is not None else {}
         if old_outputs is not new_outputs:
             self.output_bytes += outputs_size(new_outputs) - outputs_size(old_outputs)
+        old_steps = old.steps if old is not None else ()
+        new_steps = new.steps if new is not None else ()
+        if old_steps is not new_steps:
+            self.step_bytes += summaries_size(new_steps) - summaries_size(old_steps)
         if new is not None and _is_parked(new) and (old is None or not _is_parked(old)):
             entry = (self.position[instance_id], instance_id)
             heapq.heappush(self.parked.setdefault(job_id, []), entry)

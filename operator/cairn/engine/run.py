@@ -39,6 +39,13 @@ class RunLimits(_Spec):
     max_job_outputs_bytes: int = Field(default=64 * 1024, gt=0)
     #: outputs of all jobs of the run together
     max_total_outputs_bytes: int = Field(default=256 * 1024, gt=0)
+    #: step summaries of all jobs together (bytes of step names and ids, plus
+    #: a fixed 16 per step); beyond, a job keeps only its steps that did not
+    #: succeed, or none, and ``steps_omitted`` counts what it left out
+    max_step_summaries_bytes: int = Field(default=64 * 1024, gt=0)
+    #: dynamic matrices expanded at run time, in bytes of their JSON; a job whose
+    #: expansion would pass it fails (``strategy.matrix: ...``)
+    max_matrix_bytes: int = Field(default=64 * 1024, gt=0)
 
 
 class WorkflowRun(_Spec):

@@ -12,6 +12,7 @@ or parks it in a waiting phase that an event or a deadline ends:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cairn.engine import evaluate
 from cairn.engine.actions import (
@@ -25,6 +26,7 @@ from cairn.engine.actions import (
 )
 from cairn.engine.contexts import instance_contexts, job_contexts, job_status
 from cairn.engine.evaluate import EvaluationFailure
+from cairn.engine.index import matrix_size
 from cairn.engine.jobspec import JobSpec
 from cairn.engine.state import (
     ConcurrencyClaim,
@@ -32,6 +34,7 @@ from cairn.engine.state import (
     JobState,
     StepSummary,
     WorkflowConclusion,
+    clip,
 )
 from cairn.engine.tokens import callback_token
 from cairn.engine.tx import Tx
@@ -113,6 +116,7 @@ def _expand(tx: Tx, placeholder_id: str) -> None:
         if settings is None or settings.matrix is None:
             raise EvaluationFailure("strategy.matrix", "a dynamic-matrix instance without a matrix")
         combinations = evaluate.matrix_combinations(settings.matrix, job_contexts(tx, job_id))
+        _check_matrix_budget(tx, job_id, combinations)
     except EvaluationFailure as failure:
         finish(tx, placeholder_id, "failure", str(failure))
         return
@@ -123,6 +127,21 @@ def _expand(tx: Tx, placeholder_id: str) -> None:
     for instance_id in tx.index.set_expansion(job_id, placeholder, combinations):
         tx.put(instance_id, JobState(attempt=attempt))
         tx.enqueue(instance_id)
+
+
+def _check_matrix_budget(tx: Tx, job_id: str, combinations: list[dict[str, Any]]) -> None:
+    """An expansion is kept in the checkpoint: refuse one that would not fit
+    (a matrix built from large outputs, 256 times over)."""
+    size = matrix_size(combinations)
+    others = sum(n for other, n in tx.index.matrix_bytes.items() if other != job_id)
+    limit = tx.run.limits.max_matrix_bytes
+    if others + size > limit:
+        message = (
+            f"the expanded matrix takes {size} bytes of the checkpoint; the run's "
+            f"dynamic matrices may take {limit} bytes in all"
+            + (f" and {others} are taken" if others else "")
+        )
+        raise EvaluationFailure("strategy.matrix", message)
 
 
 def strategy(tx: Tx, job_id: str) -> Strategy:
@@ -307,6 +326,7 @@ def finish(
 ) -> None:
     """Conclude the current attempt and set its consequences in motion."""
     old = tx.jobs[instance_id]
+    reason = None if reason is None else clip(reason)
     if old.claim is not None:
         tx.emit(ReleaseConcurrency(key=old.claim.key, group=old.claim.group))
     order = None
@@ -390,6 +410,7 @@ def cancel_dispatched(tx: Tx, instance_id: str, reason: str) -> None:
     state = tx.jobs[instance_id]
     if state.cancel is not None or state.token is None:
         return
+    reason = clip(reason)
     grace = tx.after(tx.run.limits.cancel_grace_minutes)
     deadline = grace if state.deadline is None else min(state.deadline, grace)
     tx.put(instance_id, state.model_copy(update={"cancel": reason, "deadline": deadline}))
@@ -455,6 +476,7 @@ def complete_workflow(
     workflow = tx.workflow
     if conclusion is None:
         conclusion, reason = _conclusion(tx)
+    reason = None if reason is None else clip(reason)
     claim = workflow["claim"]
     if claim is not None:
         tx.emit(ReleaseConcurrency(key=claim.key, group=claim.group))
@@ -534,7 +556,7 @@ def cancel_workflow(tx: Tx, reason: str, *, force: bool = False) -> bool:
     if workflow["phase"] == "completed" or (workflow["cancel"] is not None and not force):
         return False
     if workflow["cancel"] is None:
-        workflow["cancel"] = reason
+        workflow["cancel"] = clip(reason)
     if force:
         tx.forced = True
     never_started = workflow["phase"] in ("pending", "waiting")

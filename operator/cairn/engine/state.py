@@ -28,6 +28,17 @@ WorkflowConclusion = Literal["success", "failure", "cancelled"]
 
 #: How many absorbed events are kept verbatim (the rest are only counted).
 ABSORBED_KEPT = 16
+#: Characters kept of a reason or an absorbed-event entry. Reasons come from
+#: sandboxes, requests and error messages; the checkpoint keeps their gist so
+#: that a thousand long ones cannot fill its budget.
+TEXT_KEPT = 200
+
+
+def clip(text: str) -> str:
+    """``text`` cut to TEXT_KEPT characters, marked when it was cut."""
+    if len(text) <= TEXT_KEPT:
+        return text
+    return text[: TEXT_KEPT - 1] + "…"
 
 
 class _State(BaseModel):
@@ -121,7 +132,7 @@ class Absorbed(_State):
     recent: tuple[str, ...] = Field(default=(), alias="l")
 
     def add(self, entry: str) -> Absorbed:
-        recent = (*self.recent, entry)[-ABSORBED_KEPT:]
+        recent = (*self.recent, clip(entry))[-ABSORBED_KEPT:]
         return Absorbed.model_construct(count=self.count + 1, recent=recent)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from cairn.engine.actions import Action
 from cairn.engine.graph import Graph
-from cairn.engine.index import Index, job_of
+from cairn.engine.index import Index, job_of, matrix_size
 from cairn.engine.run import WorkflowRun
 from cairn.engine.state import Absorbed, JobState, WorkflowState
 
@@ -99,8 +99,10 @@ class Tx:
         matrices = dict(self.matrices)
         if combinations is None:
             matrices.pop(job_id, None)
+            self.index.matrix_bytes.pop(job_id, None)
         else:
             matrices[job_id] = combinations
+            self.index.matrix_bytes[job_id] = matrix_size(combinations)
         self.matrices = matrices
 
     def instances_of(self, job_id: str) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cairn.engine import CancelJob
+import json
+
+from cairn.engine import CancelJob, RunLimits
 from cairn.engine.testing import EngineHarness, make_run
 
 
@@ -213,6 +215,18 @@ def test_a_dynamic_matrix_that_cannot_expand_fails_the_job() -> None:
     assert (h.job("build").reason or "").startswith("strategy.matrix")
     assert h.job("ship").reason == "needs_failed"
     assert h.conclusion == "failure"
+
+
+def test_a_dynamic_matrix_too_large_for_the_checkpoint_fails_the_job() -> None:
+    h = EngineHarness(make_run(DYNAMIC, limits=RunLimits(max_matrix_bytes=1024)))
+    targets = json.dumps([f"target-{n}-" + "x" * 100 for n in range(20)])
+    h.complete("plan", outputs={"targets": targets})
+    job = h.job("build")
+    assert job.conclusion == "failure"
+    assert (job.reason or "").startswith("strategy.matrix: the expanded matrix takes ")
+    assert "may take 1024 bytes in all" in (job.reason or "")
+    assert "build" not in h.state.matrices
+    assert h.job("ship").reason == "needs_failed"
 
 
 def test_a_skipped_dynamic_matrix_job_is_skipped_whole() -> None:

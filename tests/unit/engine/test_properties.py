@@ -146,6 +146,8 @@ def check_counts_and_index(state: WorkflowState) -> None:
         k: v for k, v in fresh.admitted.items() if v
     }
     assert live.output_bytes == fresh.output_bytes
+    assert live.step_bytes == fresh.step_bytes
+    assert live.matrix_bytes == fresh.matrix_bytes
     assert live.earliest(state.jobs) == fresh.earliest(state.jobs)
     for job_id in live.instances:
         parked = [

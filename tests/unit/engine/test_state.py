@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from cairn.engine import (
+    CancelRequested,
     CheckpointError,
     InvalidEventError,
     InvalidRunError,
     InvalidTimeError,
+    RunLimits,
     WorkflowRun,
     WorkflowState,
     callback_token,
@@ -23,6 +25,7 @@ from cairn.engine import (
     token_matches,
 )
 from cairn.engine.jobspec import StepResult
+from cairn.engine.state import TEXT_KEPT
 from cairn.engine.testing import EPOCH, TEST_SEED, EngineHarness, make_run
 from cairn.workflow.model import JobInstance, Plan
 
@@ -220,3 +223,61 @@ def test_a_truncated_result_says_so() -> None:
     )
     h.decide(truncated)
     assert (h.job("build.0").reason or "").startswith("result_truncated")
+
+
+# -- what keeps the checkpoint small whatever the sandboxes report --------------
+
+
+def test_step_summaries_share_a_budget_and_failed_steps_keep_their_place() -> None:
+    def step(name: str) -> StepResult:
+        return StepResult(name=name, outcome="success", conclusion="success")
+
+    run = make_run(WORKFLOW, limits=RunLimits(max_step_summaries_bytes=300))
+    h = EngineHarness(run)
+    # 4 summaries of 40 + 16 bytes: 224 of the 300
+    h.complete("build.0", steps=[step(f"step {n} ".ljust(40, "-")) for n in range(4)])
+    assert len(h.job("build.0").steps) == 4
+    # 4 more do not fit: only the one that failed (continue-on-error) is kept,
+    # the others are counted
+    flaky = StepResult(name="Run tests", outcome="failure", conclusion="success")
+    h.complete("build.1", steps=[step(f"other {n} ".ljust(40, "-")) for n in range(3)] + [flaky])
+    job = h.job("build.1")
+    assert [(s.name, s.outcome) for s in job.steps] == [("Run tests", "failure")]
+    assert job.steps_omitted == 3
+    # the budget is spent: the next job keeps no summary at all, only the count
+    h.complete("test", steps=[step("x" * 60)])
+    assert h.job("test").steps == ()
+    assert h.job("test").steps_omitted == 1
+
+
+def test_long_reasons_are_clipped() -> None:
+    h = EngineHarness(make_run(WORKFLOW))
+    h.fail("build.0", reason="runner error: " + "x" * 10_000)
+    reason = h.job("build.0").reason or ""
+    assert len(reason) == TEXT_KEPT
+    assert reason.startswith("runner error: xxx") and reason.endswith("…")
+    h.decide(CancelRequested(reason="because " * 1_000))
+    assert len(h.state.cancel or "") == TEXT_KEPT
+    h.cancel("no-such-job-" + "y" * 1_000)
+    assert all(len(entry) <= TEXT_KEPT for entry in h.state.absorbed.recent)
+
+
+def test_a_checkpoint_of_a_thousand_jobs_with_long_step_lists_stays_small() -> None:
+    """1,000 instances, each reporting 30 steps with long names and a long
+    reason: the budgets hold the checkpoint well under 512 KiB."""
+    values = ", ".join(str(n) for n in range(250))
+    workflow = "on: push\njobs:\n" + "".join(
+        f"  m{k}:\n    runs-on: x\n    strategy:\n      fail-fast: false\n"
+        f"      matrix:\n        n: [{values}]\n    steps: [{{run: t}}]\n"
+        for k in range(4)
+    )
+    h = EngineHarness(make_run(workflow))
+    steps = [
+        StepResult(name=f"Run step number {n} " + "-" * 80, outcome="success", conclusion="success")
+        for n in range(30)
+    ]
+    for instance_id in sorted(h.live):
+        h.complete(instance_id, "failure", steps=steps, reason="step_failed: " + "z" * 500)
+    assert len(h.state.jobs) == 1000
+    assert h.conclusion == "failure"
+    assert len(h.state.to_json().encode()) < 400 * 1024
