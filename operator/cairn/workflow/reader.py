@@ -17,7 +17,15 @@ from typing import Any
 from cairn.workflow import templates
 from cairn.workflow.errors import Diagnostic
 from cairn.workflow.vocabulary import IDENTIFIER, IDENTIFIER_RULE
-from cairn.workflow.yamltree import Mapping, Node, Scalar, ScalarValue, Sequence, SourceText
+from cairn.workflow.yamltree import (
+    Mapping,
+    Node,
+    Scalar,
+    ScalarValue,
+    Sequence,
+    SourceText,
+    scalar_as_text,
+)
 
 #: an expression check hook (reader, node, text, place, condition) -> None, installed
 #: when ``cairn.expr`` is available (see ``exprsupport``)
@@ -62,13 +70,7 @@ def format_number(value: int | float) -> str:
 
 def scalar_text(value: ScalarValue) -> str:
     """A YAML scalar converted to a string, as GitHub does where a string is expected."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return format_number(value)
+    return scalar_as_text(value, format_number)
 
 
 def suggestion(name: str, candidates: Collection[str]) -> str:

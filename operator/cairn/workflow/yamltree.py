@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -131,14 +132,18 @@ class Sequence(Node):
 
 def scalar_key(key: Scalar) -> str:
     """A mapping key as text. Keys are compared as written (``1`` and ``1.0`` differ)."""
-    value = key.value
+    return scalar_as_text(key.value, str)
+
+
+def scalar_as_text(value: ScalarValue, number: Callable[[int | float], str]) -> str:
+    """A scalar as text: null is empty, booleans lower-case, ``number`` spells numbers."""
     if isinstance(value, str):
         return value
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return number(value)
 
 
 class SourceText:
