@@ -296,6 +296,7 @@ def dispatch(tx: Tx, instance_id: str) -> None:
             deadline=tx.after(tx.run.limits.queue_timeout_minutes),
             queued_at=tx.now,
             continue_on_error=continue_on_error,
+            timeout_minutes=timeout if isinstance(job.timeout_minutes, str) else None,
             claim=state.claim,
         ),
     )
@@ -303,10 +304,18 @@ def dispatch(tx: Tx, instance_id: str) -> None:
 
 
 def timeout_of(tx: Tx, instance_id: str) -> float:
-    """``timeout-minutes`` of a dispatched instance (it evaluated at dispatch)."""
-    job = tx.graph.jobs[tx.job_id(instance_id)]
+    """``timeout-minutes`` of a dispatched instance: the value its StartJob
+    carried (an expression is not evaluated again: a need retried since
+    could change what it reads)."""
+    kept = tx.jobs[instance_id].timeout_minutes
+    if kept is not None:
+        return kept
+    setting = tx.graph.jobs[tx.job_id(instance_id)].timeout_minutes
+    if not isinstance(setting, str):
+        return setting
+    # a checkpoint written before ``tm`` was kept: evaluate as it was then
     try:
-        return evaluate.minutes(job.timeout_minutes, _contexts(tx, instance_id), "timeout-minutes")
+        return evaluate.minutes(setting, _contexts(tx, instance_id), "timeout-minutes")
     except EvaluationFailure:
         return DEFAULT_TIMEOUT_MINUTES
 

@@ -89,6 +89,10 @@ class JobState(_State):
     completed_at: datetime | None = Field(default=None, alias="e")
     #: ``continue-on-error`` as evaluated when dispatched
     continue_on_error: bool = Field(default=False, alias="ce")
+    #: ``timeout-minutes`` as evaluated when dispatched, kept only while the
+    #: attempt is out when it was an expression (the run deadline counts it
+    #: from JobStarted, when the expression's inputs may have changed)
+    timeout_minutes: float | None = Field(default=None, alias="tm")
     #: a cancellation sent to the dispatched attempt, with its reason
     cancel: str | None = Field(default=None, alias="x")
     claim: ConcurrencyClaim | None = Field(default=None, alias="k")

@@ -111,6 +111,34 @@ jobs:
     assert h.phases() == {"soak.0": "running", "soak.1": "failure"}
 
 
+def test_the_timeout_is_the_one_evaluated_at_dispatch_even_if_a_need_is_retried() -> None:
+    workflow = """
+on: push
+jobs:
+  plan:
+    runs-on: ubuntu-latest
+    outputs:
+      minutes: ${{ steps.p.outputs.minutes }}
+    steps: [{id: p, run: plan}]
+  soak:
+    needs: plan
+    runs-on: ubuntu-latest
+    timeout-minutes: ${{ fromJSON(needs.plan.outputs.minutes) }}
+    steps: [{run: soak}]
+"""
+    h = EngineHarness(make_run(workflow))
+    h.complete("plan", outputs={"minutes": "7"})
+    assert h.live["soak"].timeout_minutes == 7
+    # plan runs again while soak's sandbox is on its way: soak keeps its spec
+    h.retry("plan")
+    h.advance(minutes=1)
+    h.start("soak")
+    assert h.job("soak").deadline == h.now + timedelta(minutes=7)
+    h.crash()
+    h.advance(minutes=7)
+    assert h.job("soak").reason == "timed_out"
+
+
 def test_a_timeout_that_is_not_a_positive_number_fails_the_job() -> None:
     workflow = """
 on: push
