@@ -50,6 +50,8 @@ class CrashAt:
     point: str
     count: int = 1
     reached: threading.Event = field(default_factory=threading.Event)
+    #: also set when the crash happens (a test may wait for several things at once)
+    signal: threading.Event | None = None
     seen: int = 0
 
     async def __call__(self, key: WorkflowKey, where: str) -> None:
@@ -59,6 +61,8 @@ class CrashAt:
         if self.seen < self.count:
             return
         self.reached.set()
+        if self.signal is not None:
+            self.signal.set()
         await asyncio.Event().wait()  # never returns: the operator is "dead" here
 
 

@@ -147,3 +147,76 @@ def test_fail_fast_cancels_the_other_matrix_jobs(kubeapi: KubeApiEmulator) -> No
         # the cancelled sandboxes were stopped: their Jobs are gone
         kubeapi.wait_until("jobs.batch", lambda jobs: len(jobs) == 1, "default", timeout=30)
         assert len(kubelet.jobs_seen) == 3
+
+
+INVALID = """
+name: Broken
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    needs: nowhere
+    steps:
+      - run: echo hi
+"""
+
+PULL_REQUESTS_ONLY = """
+name: PR
+on: pull_request
+jobs:
+  check:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo pr
+"""
+
+
+def test_an_invalid_workflow_fails_the_run_with_its_position(kubeapi: KubeApiEmulator) -> None:
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess") as kubelet, OperatorHarness(kubeapi):
+        kubeapi.create("ciruns.cairn.dev", cirun("invalid", {"ci.yml": INVALID}), "default")
+        run = wait_run(kubeapi, "invalid", timeout=30)
+        status = run["status"]
+        assert status["phase"] == "Failed"
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "InvalidWorkflow")
+        assert ".github/workflows/ci.yml:7:12:" in ready["message"]
+        assert "nowhere" in ready["message"]
+        events = kubeapi.wait_until(
+            "events",
+            lambda events: any(e["reason"] == "InvalidWorkflow" for e in events),
+            "default",
+            timeout=10,
+        )
+        (event,) = [e for e in events if e["reason"] == "InvalidWorkflow"]
+        assert event["type"] == "Warning" and "ci.yml:7:12" in event["message"]
+        assert not workflows_of(kubeapi, "invalid") and not kubelet.jobs_seen
+
+
+def test_the_valid_workflows_of_a_run_still_run_beside_an_invalid_one(
+    kubeapi: KubeApiEmulator,
+) -> None:
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess"), OperatorHarness(kubeapi):
+        files = {"ci.yml": INVALID, "lint.yml": LINT}
+        kubeapi.create("ciruns.cairn.dev", cirun("mixed", files), "default")
+        run = wait_run(kubeapi, "mixed", timeout=30)
+        assert run["status"]["phase"] == "Failed"
+        succeeded = next(c for c in run["status"]["conditions"] if c["type"] == "Succeeded")
+        assert succeeded["reason"] == "InvalidWorkflow"
+        (lint,) = workflows_of(kubeapi, "mixed")
+        assert lint["status"]["phase"] == "Succeeded"
+
+
+def test_a_run_no_workflow_is_triggered_by_ends_at_once(kubeapi: KubeApiEmulator) -> None:
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess") as kubelet, OperatorHarness(kubeapi):
+        files = {"pr.yml": PULL_REQUESTS_ONLY}
+        kubeapi.create("ciruns.cairn.dev", cirun("quiet", files), "default")
+        run = wait_run(kubeapi, "quiet", timeout=30)
+        status = run["status"]
+        assert status["phase"] == "Succeeded"
+        reasons = {c["type"]: c["reason"] for c in status["conditions"]}
+        assert reasons == {"Ready": "NoWorkflowsTriggered", "Succeeded": "NoWorkflowsTriggered"}
+        assert "pr.yml" in status["message"]
+        assert not workflows_of(kubeapi, "quiet") and not kubelet.jobs_seen
