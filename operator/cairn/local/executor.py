@@ -179,7 +179,7 @@ class LocalExecutor:
             if state.wake is not None and state.phase != "completed":
                 self._arm(key, state.wake)
         try:
-            await self._wake(list(events), everyone=True)
+            self._wake(list(events), everyone=True)
             while not self._finished():
                 await self._wakeup.wait()
                 self._wakeup.clear()
@@ -187,7 +187,7 @@ class LocalExecutor:
                     break
                 batch, self._inbox = self._inbox, []
                 if batch:
-                    await self._wake(batch)
+                    self._wake(batch)
             if self._stopping:
                 await self._stop_now()
                 raise Interrupted
@@ -209,7 +209,7 @@ class LocalExecutor:
         self._inbox.append((key, event))
         self._wakeup.set()
 
-    async def _wake(self, events: list[tuple[str, Event]], *, everyone: bool = False) -> None:
+    def _wake(self, events: list[tuple[str, Event]], *, everyone: bool = False) -> None:
         now = self.clock.now()
         pending: dict[str, list[Event]] = defaultdict(list)
         for key, event in events:
@@ -237,11 +237,9 @@ class LocalExecutor:
             keys = list(pending)
         else:
             raise RuntimeError("the engine's consequences did not settle within one wake")
-        await asyncio.to_thread(self.run_dir.write_states, dict(self.states))
-        if self._stopping:
-            # a hard stop came while the checkpoint was written: start nothing
-            # more (those attempts are lost, and run again on resume)
-            return
+        # written in the loop's own thread: nothing may start before it is on
+        # disk anyway, and a worker thread would only add a wake-up per write
+        self.run_dir.write_states(self.states)
         for effect in effects:
             effect()
         for attempt in launch:
