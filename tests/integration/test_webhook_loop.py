@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from cairn import cli
 from cairn.k8s.resources import ANNOTATION_INSTANCE_ID, LABEL_RUN
 from cairn.k8s.sandbox import CALLBACK_SECRET_KEY, ENV_CALLBACK_TOKEN, ENV_CALLBACK_URL
 from cairn.k8s.settings import OperatorSettings
@@ -32,6 +33,7 @@ from tests.integration.operator_harness import (
     CIRUNS,
     NAMESPACE,
     OperatorHarness,
+    cirun,
     conclusions,
     install_crds,
     jobs_state,
@@ -268,3 +270,66 @@ def wait_workflow_of(api: KubeApiEmulator, run: str, timeout: float = 60.0) -> s
     assert found
     (workflow,) = workflows_of(api, run)
     return str(workflow["metadata"]["name"])
+
+
+def test_the_cli_drives_the_operator(kubeapi: KubeApiEmulator, tmp_path: Path) -> None:
+    """``cairn retry``, ``cairn cancel`` and ``cairn rerun-failed`` with the user's
+    kubeconfig, and the real operator acting on what they wrote."""
+    marker = tmp_path / "flaky-ran"
+    workflow_yaml = f"""
+name: Requests
+on: push
+jobs:
+  flaky:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          if [ -e "{marker}" ]; then exit 0; fi
+          touch "{marker}"; exit 1
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo done
+"""
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess") as kubelet, OperatorHarness(kubeapi):
+        kubelet.hang.add("slow")  # keeps the run going while flaky is retried
+        kubeapi.create(CIRUNS, cirun("cli-run", {"requests.yml": workflow_yaml}), NAMESPACE)
+        workflow = wait_workflow_of(kubeapi, "cli-run")
+        wait_workflow(
+            kubeapi, workflow, lambda wf: jobs_state(wf).get("flaky", {}).get("c") == "failure"
+        )
+
+        assert cli.main(["retry", "cli-run", "flaky", "--kubeconfig", str(KUBECONFIG_PATH)]) == 0
+        wait_workflow(
+            kubeapi,
+            workflow,
+            lambda wf: (
+                jobs_state(wf)["flaky"].get("a") == 2
+                and jobs_state(wf)["flaky"].get("c") == "success"
+            ),
+        )
+
+        assert (
+            cli.main(
+                [
+                    "cancel",
+                    "cli-run",
+                    "--reason",
+                    "not needed",
+                    "--kubeconfig",
+                    str(KUBECONFIG_PATH),
+                ]
+            )
+            == 0
+        )
+        run = wait_run(kubeapi, "cli-run", timeout=60)
+        assert run["status"]["phase"] == "Cancelled"
+        assert conclusions(workflows_of(kubeapi, "cli-run")[0])["slow"] != "success"
+
+        kubelet.hang.discard("slow")
+        assert cli.main(["rerun-failed", "cli-run", "--kubeconfig", str(KUBECONFIG_PATH)]) == 0
+        run = wait_run(kubeapi, "cli-run", "Succeeded", timeout=60)
+        final = jobs_state(workflows_of(kubeapi, "cli-run")[0])
+        assert final["flaky"]["a"] == 2  # a success is not re-run
+        assert final["slow"]["a"] == 2 and final["slow"]["c"] == "success"
