@@ -12,7 +12,7 @@ from cairn.webhook.deliveries import CreateRun, Delivery, Ignored, Pong, plan_de
 from cairn.webhook.errors import BodyTooLarge, InvalidPayload
 from tests.unit.webhook import payloads
 
-RULE = RepositoryRule(name="octo-org/hello-world", namespace="ci", runSecrets="ci-secrets")
+RULE = RepositoryRule(name="octo-org/hello-world", namespace="ci", run_secrets="ci-secrets")
 LIMIT = 1024 * 1024
 
 
