@@ -53,7 +53,7 @@ async def test_long_lines_are_split(tmp_path: Path) -> None:
 
 
 async def test_timeout_escalates_to_sigkill_and_ends_children(
-    settings: RunnerSettings, tmp_path: Path
+    settings: RunnerSettings, tmp_path: Path, until: Callable[..., Awaitable[None]]
 ) -> None:
     marker = tmp_path / "child.pid"
     script = f"trap '' INT TERM; sleep 60 & echo $! > {marker}; wait"
@@ -62,7 +62,8 @@ async def test_timeout_escalates_to_sigkill_and_ends_children(
     assert why == "timed_out"
     assert code == -9  # it ignored SIGINT and SIGTERM
     child = int(marker.read_text())
-    assert not _pid_alive(child)
+    # SIGKILL is delivered asynchronously: wait for the child to be gone.
+    await until(lambda: not _pid_alive(child), timeout=5.0)
 
 
 async def test_stop_ends_a_cooperative_process_with_sigint(
