@@ -28,7 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, str | None]:
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cairn", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cairn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -37,12 +37,12 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, str | No
         p = sub.add_parser(name, help=help_text)
         if name == chosen:
             importlib.import_module(module).configure(p)
-    return parser, chosen
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser, chosen = build_parser(args_list)
+    parser = build_parser(args_list)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
