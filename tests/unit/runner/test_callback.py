@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.unit.webhook.workflows import running_job, token_for, workflow_object
 
 from cairn.engine.jobspec import Annotation, JobResult, StepResult
 from cairn.k8s import sandbox
@@ -43,7 +44,6 @@ from cairn.webhook.app import Receiver, SecretHolder, create_app
 from cairn.webhook.config import ReceiverConfig
 from cairn.webhook.memory import InMemoryCluster
 from cairn.webhook.secrets import SecretLoader
-from tests.unit.webhook.workflows import running_job, token_for, workflow_object
 
 NAMESPACE = "ci-hello"
 WORKFLOW = "gh-72d3162e-ci-yml"
@@ -229,7 +229,7 @@ def test_the_env_names_and_size_limit_are_the_operators_and_the_receivers() -> N
     assert callback.ENV_CALLBACK_TOKEN == sandbox.ENV_CALLBACK_TOKEN
     assert callback.ENV_CALLBACK_SECRET_FILE == sandbox.ENV_CALLBACK_SECRET_FILE
     longest_key = len(CALLBACK_ANNOTATION_PREFIX) + 63
-    assert MAX_STORED_BYTES == receiver_callbacks.ANNOTATIONS_SIZE_LIMIT - longest_key
+    assert receiver_callbacks.ANNOTATIONS_SIZE_LIMIT - longest_key == MAX_STORED_BYTES
 
 
 def secret_file(tmp_path: Path, content: str = SECRET + "\n") -> Path:
@@ -510,9 +510,9 @@ def test_the_budget_is_measured_on_the_injected_clock() -> None:
 
     log = Log()
     with ScriptedReceiver(Answer(503)) as receiver:
-        outcome = CallbackSender(
-            receiver.target(), fast(budget=10), monotonic=clock, log=log
-        ).send(job_result())
+        outcome = CallbackSender(receiver.target(), fast(budget=10), monotonic=clock, log=log).send(
+            job_result()
+        )
     assert (outcome.status, outcome.attempts) == ("gave_up", 1)
     assert len(receiver.requests) == 1
     assert "in 100.0 s" in outcome.message
@@ -604,9 +604,7 @@ def test_the_receiver_stores_the_full_result_in_the_workflows_annotation(
 
         # the attempt finished: its token is stale
         cluster.put_workflow(
-            workflow_object(
-                NAMESPACE, WORKFLOW, {"build": running_job("build")}, phase="Succeeded"
-            )
+            workflow_object(NAMESPACE, WORKFLOW, {"build": running_job("build")}, phase="Succeeded")
         )
         stale = sender(target, fast(), log).send(result)
         assert (stale.status, stale.attempts, stale.http_status) == ("stale", 1, 410)
