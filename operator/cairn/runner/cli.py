@@ -96,12 +96,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--callback-timeout",
-        type=float,
+        type=_positive_seconds,
         metavar="SECONDS",
         help="overall time limit of the callback, retries included "
         f"(default: ${ENV_CALLBACK_TIMEOUT}, else 30)",
     )
     parser.add_argument("--debug", action="store_true", help="step debug logging")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 class SecretsError(RunnerSetupError):

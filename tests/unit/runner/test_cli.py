@@ -285,6 +285,10 @@ def test_a_misconfigured_callback_is_reported_and_the_job_still_runs(
         code, _ = _runner(spec([BIG_STEP], job=BIG_JOB), tmp_path)
     assert code == 0 and receiver.requests == []
     assert "no callback: CAIRN_CALLBACK_TIMEOUT must be a positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        _runner(spec([BIG_STEP]), tmp_path, "--callback-timeout", "0")
+    assert exit_.value.code == 2
+    assert "--callback-timeout: must be a positive number" in capsys.readouterr().err
 
 
 def test_without_a_termination_message_the_callback_carries_the_result(
