@@ -379,10 +379,11 @@ class _Exchange:
 
         endpoint = self._endpoint
         factory = http.client.HTTPSConnection if endpoint.https else http.client.HTTPConnection
-        connection = factory(endpoint.host, endpoint.port, timeout=self._timeout)
+        connection: http.client.HTTPConnection | None = None
         answer: _Answer | None = None
         error: str | None = None
         try:
+            connection = factory(endpoint.host, endpoint.port, timeout=self._timeout)
             with self._lock:
                 if self._abandoned:
                     return
@@ -391,10 +392,11 @@ class _Exchange:
             response = connection.getresponse()
             data = response.read(_MAX_ANSWER_BYTES)
             answer = _Answer(response.status, response.getheader("Retry-After"), data)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+        except Exception as exc:  # whatever breaks (TLS setup included) is this attempt's failure
             error = _describe_error(exc)
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
             with self._lock:
                 if not self._abandoned:
                     self.answer, self.error = answer, error

@@ -608,3 +608,15 @@ def test_the_receiver_stores_the_full_result_in_the_workflows_annotation(
         )
         stale = sender(target, fast(), log).send(result)
         assert (stale.status, stale.attempts, stale.http_status) == ("stale", 1, 410)
+
+
+def test_a_tls_failure_is_an_attempts_failure_not_a_crash() -> None:
+    """An https URL answered by a plain-HTTP server: the handshake fails, the
+    attempts are bounded, and the outcome says why."""
+    log = Log()
+    with ScriptedReceiver(RECORDED) as receiver:
+        url = receiver.callback_url().replace("http://", "https://")
+        target = CallbackTarget(url=url, token=TOKEN, secret=SECRET)
+        outcome = sender(target, fast(max_attempts=2), log).send(job_result())
+    assert (outcome.status, outcome.attempts, outcome.http_status) == ("gave_up", 2, None)
+    assert "SSL" in outcome.message
