@@ -12,7 +12,12 @@ Printed:
   ~1 against the 1,000-job run measured in the same process);
 - per-event decide() against writing the checkpoint JSON once (what an adapter
   does after each decide anyway): the ratio shows the engine is not the cost;
-- the checkpoint's JSON size at the end, against the 512 KiB budget.
+- the checkpoint's JSON size at the end, against the 512 KiB budget, for that
+  run, for the same run with realistic 15-step jobs, and for a pathological
+  one (1,000 failing instances, 30 long step names and a 500-character reason
+  each) that only the engine's budgets keep in bounds;
+- a max-parallel matrix: per-event cost at 64 and 256 instances (a freed slot
+  must not cost a scan of the matrix).
 
 Run: python benchmarks/engine_decide.py
 """
@@ -65,10 +70,31 @@ def workflow(chain: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-STEPS = (
-    StepResult(name="Set up job", outcome="success", conclusion="success"),
-    StepResult(name="Run actions/checkout@v4", outcome="success", conclusion="success"),
-    StepResult(name="Run ./run-shard", id="test", outcome="success", conclusion="success"),
+def ok(name: str, step_id: str | None = None) -> StepResult:
+    return StepResult(name=name, id=step_id, outcome="success", conclusion="success")
+
+
+STEPS = (ok("Set up job"), ok("Run actions/checkout@v4"), ok("Run ./run-shard", "test"))
+#: what a typical job reports: setup, checkout, toolchain, cache, build, tests, posts
+REALISTIC_STEPS = tuple(
+    ok(name, step_id)
+    for name, step_id in [
+        ("Set up job", None),
+        ("Run actions/checkout@v4", None),
+        ("Set up Python 3.11", "python"),
+        ("Restore dependency cache", "cache"),
+        ("Install dependencies", None),
+        ("Lint with ruff", "lint"),
+        ("Type-check with mypy", None),
+        ("Run unit tests", "unit"),
+        ("Run integration tests", "integration"),
+        ("Upload coverage report", None),
+        ("Upload test results", None),
+        ("Post Restore dependency cache", None),
+        ("Post Run actions/checkout@v4", None),
+        ("Complete job", None),
+        ("Publish summary", "summary"),
+    ]
 )
 
 
@@ -96,7 +122,7 @@ class Figures:
         return self.total / self.events
 
 
-def run(chain: int) -> Figures:
+def run(chain: int, steps: tuple[StepResult, ...] = STEPS) -> Figures:
     the_run = make_run(workflow(chain), name="bench")
     now = EPOCH
     state = initial_state(the_run, now)
@@ -113,7 +139,7 @@ def run(chain: int) -> Figures:
         now += timedelta(seconds=1)
         is_shard = spec.instance_id.startswith("shard")
         outputs = {"digest": f"sha256:{spec.instance_id}"} if is_shard else {}
-        event = EngineHarness.result_event(spec, "success", outputs, STEPS)
+        event = EngineHarness.result_event(spec, "success", outputs, steps)
         started = time.perf_counter()
         decision = decide(the_run, state, [event], now)
         elapsed = time.perf_counter() - started
@@ -144,6 +170,45 @@ def run(chain: int) -> Figures:
         reload=reload_seconds,
         copy=copy_seconds,
     )
+
+
+def pathological_checkpoint_bytes() -> int:
+    """1,000 instances (four 250-wide matrices) that all fail, each with 30
+    long-named steps and a 500-character reason."""
+    values = ", ".join(str(n) for n in range(MATRIX_WIDTH))
+    text = "on: push\njobs:\n" + "".join(
+        f"  m{k}:\n    runs-on: x\n    strategy:\n      fail-fast: false\n"
+        f"      matrix:\n        n: [{values}]\n    steps: [{{run: t}}]\n"
+        for k in range(4)
+    )
+    long_steps = [ok(f"Run step number {n} " + "-" * 80) for n in range(30)]
+    h = EngineHarness(make_run(text, name="bench"))
+    for instance_id in sorted(h.live):
+        h.complete(instance_id, "failure", steps=long_steps, reason="x" * 500)
+    return len(h.state.to_json().encode())
+
+
+def max_parallel_cost(width: int) -> float:
+    """Median decide() per completion in a max-parallel: 4 matrix of ``width``."""
+    values = ", ".join(str(n) for n in range(width))
+    text = (
+        "on: push\njobs:\n  t:\n    runs-on: x\n    strategy:\n      max-parallel: 4\n"
+        f"      matrix:\n        n: [{values}]\n    steps: [{{run: t}}]\n"
+    )
+    the_run = make_run(text, name="bench")
+    now = EPOCH
+    decision = decide(the_run, initial_state(the_run, now), [], now)
+    pending = [a.spec for a in decision.actions if isinstance(a, StartJob)]
+    costs = []
+    while pending:
+        spec = pending.pop(0)
+        now += timedelta(seconds=1)
+        event = EngineHarness.result_event(spec, "success")
+        started = time.perf_counter()
+        decision = decide(the_run, decision.state, [event], now)
+        costs.append(time.perf_counter() - started)
+        pending.extend(a.spec for a in decision.actions if isinstance(a, StartJob))
+    return statistics.median(costs)
 
 
 def best(runs: list[Figures]) -> Figures:
@@ -202,11 +267,24 @@ def main() -> None:
     )
     print(f"  reload after a crash + first decide (index rebuilt): {base.reload * 1e3:.1f} ms")
     print()
-    size = base.json_bytes
-    print(
-        f"checkpoint JSON at the end: {size} bytes = {size / 1024:.1f} KiB "
-        f"({size / BUDGET_BYTES:.0%} of the 512 KiB budget, {size / base.jobs:.0f} bytes per job)"
-    )
+    narrow = min(max_parallel_cost(64) for _ in range(ROUNDS))
+    wide = min(max_parallel_cost(256) for _ in range(ROUNDS))
+    print("a max-parallel: 4 matrix, median per completion (each frees a slot)")
+    print(f"  64 instances {narrow * us:7.1f} us   256 instances {wide * us:7.1f} us", end="")
+    print(f"   ratio {wide / narrow:4.2f}")
+    print()
+    print("checkpoint JSON at the end of a 1,000-job run (budget 512 KiB)")
+    realistic = run(chain=1000 - MATRIX_WIDTH - 1, steps=REALISTIC_STEPS).json_bytes
+    pathological = pathological_checkpoint_bytes()
+    for label, size in [
+        ("3 steps per job (the run above)", base.json_bytes),
+        ("15 steps per job, realistic names", realistic),
+        ("pathological: all fail, 30 long steps, long reasons", pathological),
+    ]:
+        print(
+            f"  {label:<52} {size / 1024:6.1f} KiB  ({size / BUDGET_BYTES:4.0%}, "
+            f"{size / 1000:.0f} bytes per job)"
+        )
 
 
 if __name__ == "__main__":
