@@ -58,11 +58,17 @@ class DeadlinePassed(_Event):
 
 class CancelRequested(_Event):
     """Cancel the whole workflow (``instance_id`` None), or one job: an
-    instance id (``build.3``) or a job id (every instance of ``build``)."""
+    instance id (``build.3``) or a job id (every instance of ``build``).
+
+    ``attempt``, when given, names what the request was made against: the job's
+    attempt, or for the whole workflow the run attempt. A request that arrives
+    after a retry or re-run moved past it is stale and absorbed, so a request
+    delivered twice cannot stop the new attempt."""
 
     kind: Literal["cancel_requested"] = "cancel_requested"
     instance_id: str | None = None
     reason: str = "cancelled"
+    attempt: int | None = None
 
 
 class RetryRequested(_Event):

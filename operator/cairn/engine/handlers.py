@@ -168,13 +168,20 @@ def _targets(tx: Tx, name: str) -> list[str] | None:
 
 def on_cancel_requested(tx: Tx, event: CancelRequested) -> None:
     if event.instance_id is None:
-        if not scheduler.cancel_workflow(tx, event.reason):
+        if event.attempt is not None and event.attempt != tx.workflow["run_attempt"]:
+            tx.absorb(f"cancel:stale_run_attempt:{event.attempt}")
+        elif not scheduler.cancel_workflow(tx, event.reason):
             tx.absorb(f"cancel:nothing_to_cancel:{tx.workflow['phase']}")
         return
     targets = _targets(tx, event.instance_id)
     if targets is None:
         tx.absorb(f"cancel:unknown_instance:{event.instance_id}")
         return
+    if event.attempt is not None:
+        targets = [t for t in targets if tx.jobs[t].attempt == event.attempt]
+        if not targets:
+            tx.absorb(f"cancel:stale_attempt:{event.instance_id}@{event.attempt}")
+            return
     live = [t for t in targets if not tx.jobs[t].completed and tx.jobs[t].cancel is None]
     if not live or tx.workflow["phase"] == "completed":
         tx.absorb(f"cancel:already_finished:{event.instance_id}")

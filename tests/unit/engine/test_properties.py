@@ -332,6 +332,8 @@ class Driver:
             ConcurrencyCancelled(key="elsewhere#1", reason="superseded"),
             ApprovalGranted(instance_id=target),
             CancelRequested(instance_id="ghost"),
+            CancelRequested(instance_id=target, attempt=attempt + 3),
+            CancelRequested(attempt=self.h.state.run_attempt + 1),
         ]
         return events[b % len(events)]
 

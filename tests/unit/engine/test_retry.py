@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cairn.engine import RerunRequested, RetryRequested
+from cairn.engine import CancelRequested, RerunRequested, RetryRequested
 from cairn.engine.testing import EngineHarness, make_run
 
 WORKFLOW = """
@@ -121,6 +121,32 @@ def test_a_repeated_retry_request_is_a_duplicate() -> None:
     assert again.actions == ()
     assert h.job("build").attempt == 2
     assert h.state.absorbed.recent[-1] == "retry:stale_attempt:build@1"
+
+
+def test_a_cancel_request_made_against_an_earlier_attempt_is_stale() -> None:
+    h = EngineHarness(make_run(WORKFLOW))
+    request = CancelRequested(instance_id="build", attempt=1)
+    h.decide(request)
+    h.complete("build", "cancelled")
+    h.retry("build")
+    assert h.phase("build") == "queued"
+    # the same request delivered again does not stop the new attempt
+    assert h.decide(request).actions == ()
+    assert h.phase("build") == "queued"
+    assert h.state.absorbed.recent[-1] == "cancel:stale_attempt:build@1"
+
+
+def test_a_run_cancel_made_against_an_earlier_run_attempt_is_stale() -> None:
+    h = EngineHarness(make_run(WORKFLOW))
+    request = CancelRequested(attempt=1)
+    h.decide(request)
+    h.complete("build", "cancelled")
+    h.complete("summary")  # always(): it runs in a cancelled run
+    assert h.conclusion == "cancelled"
+    h.rerun()
+    assert h.decide(request).actions == ()
+    assert h.state.phase == "running"
+    assert h.state.absorbed.recent[-1] == "cancel:stale_run_attempt:1"
 
 
 def test_a_job_that_is_still_running_cannot_be_retried() -> None:
