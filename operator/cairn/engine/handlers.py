@@ -290,7 +290,10 @@ def _stale_claim(tx: Tx, kind: str, key: str, group: str | None) -> None:
     """A verdict about a claim this run no longer has. If the arbiter thinks we
     hold the group, let go of it, or the group stays blocked forever."""
     tx.absorb(f"{kind}:unknown_claim:{key}")
-    if group is not None and key.startswith(f"{tx.run.name}"):
+    # only a key of this run (``<name>#...`` or ``<name>/...``): releasing
+    # another run's claim ("run-10" is not "run-1") would free its group
+    name = tx.run.name
+    if group is not None and key.startswith((f"{name}#", f"{name}/")):
         tx.emit(ReleaseConcurrency(key=key, group=group))
 
 

@@ -235,6 +235,14 @@ def test_a_grant_for_a_claim_the_run_no_longer_has_is_released() -> None:
     assert h.state.absorbed.recent[-1] == "granted:unknown_claim:run-1/migrate.0@7"
 
 
+def test_a_grant_for_another_runs_claim_is_not_released() -> None:
+    h = EngineHarness(make_run(JOB_LEVEL, name="run-1"))
+    for key in ("run-10/migrate.0@1", "run-10#1", "other#1"):
+        decision = h.decide(ConcurrencyGranted(key=key, group="migrate-primary"))
+        assert decision.actions == ()
+        assert h.state.absorbed.recent[-1] == f"granted:unknown_claim:{key}"
+
+
 def test_job_level_cancel_in_progress_stops_the_older_runs_job() -> None:
     workflow = JOB_LEVEL.replace(
         "      group: migrate-${{ matrix.db }}",
