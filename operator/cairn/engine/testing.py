@@ -211,7 +211,11 @@ class EngineHarness:
         return self.decide(ApprovalRejected(instance_id=instance_id))
 
     def crash(self) -> None:
-        """Lose everything in memory but the checkpoint, as a restart does."""
+        """Lose everything in memory but the checkpoint and the run spec, as a
+        restart does: both are reloaded from their JSON (the spec as a
+        CIWorkflow stores it), so no cached graph or index survives."""
+        stored = self.run.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        self.run = WorkflowRun.model_validate(stored)
         self.state = WorkflowState.from_json(self.state.to_json())
 
     def run_to_end(
