@@ -198,22 +198,18 @@ class Index:
         """Up to ``count`` instances of ``job_id`` waiting for a max-parallel
         slot, in matrix order (stale entries are dropped on the way)."""
         heap = self.parked.get(job_id)
-        found: list[tuple[int, str]] = []
+        found: dict[str, int] = {}  # an instance parked twice has two entries
         while heap and len(found) < count:
             position, instance_id = heapq.heappop(heap)
             job = jobs.get(instance_id)
             live = job is not None and _is_parked(job)
-            if (
-                live
-                and self.position.get(instance_id) == position
-                and (position, instance_id) not in found
-            ):
-                found.append((position, instance_id))
-        for entry in found:
-            heapq.heappush(self.parked[job_id], entry)
+            if live and self.position.get(instance_id) == position:
+                found[instance_id] = position
+        for instance_id, position in found.items():
+            heapq.heappush(self.parked[job_id], (position, instance_id))
         if job_id in self.parked and not self.parked[job_id]:
             del self.parked[job_id]
-        return [instance_id for _, instance_id in found]
+        return list(found)
 
     def forget_ancestry(self, job_ids: list[str]) -> None:
         for job_id in job_ids:
