@@ -27,6 +27,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 #: events whose ``inputs`` context comes from the workflow's declared inputs
 INPUT_EVENTS = ("workflow_dispatch", "workflow_call")
+GITHUB_TOKEN = "GITHUB_TOKEN"
 
 
 # -- K=V flags --------------------------------------------------------------
@@ -59,12 +60,18 @@ def parse_assignments(
                 f"{flag} {value.partition('=')[0]!r}: a name is made of {rule} "
                 "and does not start with a digit"
             )
-        if not inputs and name.upper().startswith("GITHUB_"):
+        if not inputs and name.upper().startswith("GITHUB_") and not _is_token(flag, name):
             raise InvalidInputError(f"{flag} {name}: names starting with GITHUB_ are reserved")
         if name in result:
             raise InvalidInputError(f"{flag} {name} is given twice")
         result[name] = text
     return result
+
+
+def _is_token(flag: str, name: str) -> bool:
+    # on GitHub secrets.GITHUB_TOKEN is the one GITHUB_ secret, provided by
+    # GitHub itself; locally it can only come from --secret
+    return flag == "--secret" and name == GITHUB_TOKEN
 
 
 def read_payload(path: Path) -> dict[str, Any]:
@@ -293,11 +300,12 @@ def github_context(
     workflow_path: str,
     run_id: str,
     run_number: int,
-    token: str | None = None,
 ) -> dict[str, Any]:
     """The ``github`` context of one workflow of the run (the engine adds
-    ``job`` and ``run_attempt``, the runner ``workspace`` and the file paths).
-    ``workflow_path`` is the workflow file relative to the repository."""
+    ``job`` and ``run_attempt``, the runner ``workspace``, the file paths and
+    ``token``). ``workflow_path`` is the workflow file relative to the
+    repository. It never holds the token: this context is stored in the run's
+    manifest, and secrets are never written to disk."""
     refs = _ref_and_sha(event_name, payload, repo)
     ref_name, ref_type = _ref_name_and_type(refs["ref"])
     api_url, graphql_url = _api_urls(repo.server_url)
@@ -325,6 +333,4 @@ def github_context(
         "workflow_sha": refs["sha"],
         "secret_source": "Actions",
     }
-    if token:
-        context["token"] = token
     return context

@@ -209,7 +209,6 @@ def workflow_runs(
             workflow_path=relative_path(chosen.path, repo),
             run_id=run_id,
             run_number=run_number,
-            token=secrets.get("GITHUB_TOKEN"),
         )
         run = WorkflowRun(
             name=f"{run_id}/{chosen.key}",

@@ -221,6 +221,10 @@ class JobRun:
         for value in self.secrets.values():
             self.masker.add(value)
         github = dict(contexts.get("github") or {})
+        if "token" not in github and isinstance(self.secrets.get("GITHUB_TOKEN"), str):
+            # github.token is secrets.GITHUB_TOKEN on GitHub; the spec may leave
+            # it out so that it is never stored with the spec
+            github["token"] = self.secrets["GITHUB_TOKEN"]
         if isinstance(github.get("token"), str):
             self.masker.add(github["token"])
         github["workspace"] = str(self.workspace)
@@ -453,7 +457,10 @@ class JobRun:
                 id=step.id,
                 outcome=outcome,
                 conclusion=conclusion,
-                outputs=outputs,
+                # the result leaves the sandbox (a checkpoint, a CR status):
+                # a secret in a step output is masked there, while later
+                # steps of this job still read the real value
+                outputs={key: self.masker.mask(value) for key, value in outputs.items()},
                 started_at=started_at,
                 completed_at=completed_at,
                 summary=summary,
@@ -475,7 +482,8 @@ class JobRun:
         started_at = self.clock.now()
         action_id = self._action_id(step)
         ctx = _StepContext(step, index, step.display_name, None)
-        ctx.name = self._display_name(step, ctx)
+        # a name may be rendered from secrets; it is logged and reported
+        ctx.name = self.masker.mask(self._display_name(step, ctx))
         condition = step.if_ if step.if_ is not None and step.if_.strip() else "success()"
 
         def holds(status: JobStatus) -> bool:

@@ -139,12 +139,13 @@ def test_the_github_context_follows_the_event() -> None:
         workflow_path=".github/workflows/ci.yml",
         run_id="17",
         run_number=4,
-        token="ghs_secret",
     )
     assert pull["ref"] == "refs/pull/1/merge"
     assert pull["ref_name"] == "1/merge"
     assert (pull["head_ref"], pull["base_ref"]) == ("feature/login", "main")
-    assert pull["token"] == "ghs_secret"
+    # the context is stored in the run's manifest: the token never is (the
+    # runner fills github.token from secrets.GITHUB_TOKEN)
+    assert "token" not in pull
 
     tag = github_context(
         event_name="push",
@@ -178,3 +179,8 @@ def test_assignments() -> None:
     assert parse_assignments(["dry-run=true"], "--input", inputs=True) == {"dry-run": "true"}
     with pytest.raises(InvalidInputError, match="a name is made of letters, digits and '_'"):
         parse_assignments(["dry-run=true"], "--var")
+    # GITHUB_TOKEN is the one GITHUB_ secret (GitHub provides it; locally --secret does)
+    assert parse_assignments(["GITHUB_TOKEN=ghs_x"], "--secret") == {"GITHUB_TOKEN": "ghs_x"}
+    for flag, name in (("--secret", "GITHUB_SHA"), ("--var", "GITHUB_TOKEN")):
+        with pytest.raises(InvalidInputError, match="names starting with GITHUB_ are reserved"):
+            parse_assignments([f"{name}=x"], flag)

@@ -393,6 +393,52 @@ jobs:
     assert "s3cr3t-value" not in log_of(outcome.job("deploy"))
 
 
+def test_secrets_are_never_written_to_disk(repo: Repo, cairn: RunCairn) -> None:
+    """Every place a secret can travel to: step names, step and job outputs,
+    GITHUB_ENV, summaries, annotations, github.token; none of it reaches the
+    run's files (checkpoint, manifest, journal, logs), and a resume asks for
+    the values again."""
+    repo.workflow(
+        """
+on: push
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    outputs:
+      leaked: ${{ steps.s.outputs.value }}
+    steps:
+      - id: s
+        name: Deploy with ${{ secrets.DEPLOY_TOKEN }}
+        run: |
+          echo "value=${{ secrets.DEPLOY_TOKEN }}" >> "$GITHUB_OUTPUT"
+          echo "FROM_ENV=${{ secrets.DEPLOY_TOKEN }}" >> "$GITHUB_ENV"
+          echo "### ${{ secrets.DEPLOY_TOKEN }}" >> "$GITHUB_STEP_SUMMARY"
+          echo "::warning title=${{ secrets.DEPLOY_TOKEN }}::${{ github.token }}"
+      - run: |
+          test "${{ steps.s.outputs.value }}" = "$FROM_ENV"
+          test "${{ github.token }}" = "${{ secrets.GITHUB_TOKEN }}"
+          test -n "${{ github.token }}"
+          echo "the token: ${{ github.token }}"
+"""
+    )
+    repo.commit()
+    values = ("dep-s3cr3t-42", "ghs_t0ken-99")
+    outcome = cairn(secrets=(f"DEPLOY_TOKEN={values[0]}", f"GITHUB_TOKEN={values[1]}"))
+    assert outcome.exit_code == 0, outcome.stdout
+    job = outcome.job("deploy")
+    assert job["steps"][0]["name"] == "Deploy with ***"
+    assert job["outputs"] == {}  # GitHub drops a job output holding a secret
+    assert "[deploy] the token: ***" in outcome.stdout
+    run_dir = repo.path / ".cairn" / outcome.summary["run_id"]  # type: ignore[index]
+    written = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"run.json", "state.json", "results.jsonl"}
+    for path in written:
+        text = path.read_bytes()
+        for value in values:
+            assert value.encode() not in text, f"{value} written to {path}"
+    assert values[0] not in outcome.stdout and values[1] not in outcome.stdout
+
+
 def test_only_triggered_workflows_run_and_skipped_ones_say_why(repo: Repo, cairn: RunCairn) -> None:
     repo.workflow(
         "on:\n  push:\n    branches: [main]\njobs:\n  a:\n    runs-on: ubuntu-latest\n"

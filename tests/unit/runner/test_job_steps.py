@@ -380,8 +380,9 @@ async def test_secrets_are_masked_everywhere(spec: Spec, run: Any) -> None:
     # GitHub refuses to pass on a job output holding a secret
     assert result.outputs == {"fine": "ok"}
     assert any("Skip output 'leaked'" in a.message for a in result.annotations)
-    # step outputs are data, not logs: kept as written
-    assert result.steps[0].outputs == {"out": "sup3r-s3cret"}
+    # the result leaves the sandbox (checkpoint, CR status): a step output
+    # holding a secret is masked there too
+    assert result.steps[0].outputs == {"out": "***"}
 
 
 async def test_step_summary_is_collected_and_limited(
@@ -491,3 +492,12 @@ async def test_hash_files_in_a_step_condition(spec: Spec, run: Any, workspace: P
     )
     result, _ = await run(s)
     assert [st.outcome for st in result.steps] == ["success", "skipped"]
+
+
+async def test_a_step_name_rendered_from_a_secret_is_masked(spec: Spec, run: Any) -> None:
+    s = spec([{"name": "Deploy as ${{ secrets.USER }}", "run": "exit 1"}])
+    result, sink = await run(s, secrets={"USER": "robot-account-7"})
+    assert result.steps[0].name == "Deploy as ***"
+    assert {a.step for a in result.annotations} == {"Deploy as ***"}
+    assert {r.step_name for r in sink.records if r.step is not None} == {"Deploy as ***"}
+    assert not any("robot-account-7" in line for line in sink.lines)
