@@ -180,6 +180,10 @@ def test_a_cancelled_sandbox_that_never_reports_ends_after_the_grace_period() ->
     h.advance(minutes=2)
     assert h.job("build").conclusion == "cancelled"
     assert h.job("build").reason == "cancelled"
+    # the sandbox's report, when it finally comes, is late: recorded, no effect
+    assert h.complete("build", "success").actions == ()
+    assert h.job("build").conclusion == "cancelled"
+    assert h.state.absorbed.recent[-1] == "completed:already_concluded:build@1"
 
 
 def test_a_timed_out_continue_on_error_job_does_not_fail_the_run() -> None:
