@@ -32,6 +32,8 @@ from cairn.local.summary import (
 )
 from cairn.runner.checkout import CheckoutSource
 from cairn.runner.clock import Clock, SystemClock
+from cairn.runner.errors import RunnerSetupError
+from cairn.runner.guard import OrphanGuard
 from cairn.runner.settings import RunnerSettings
 
 if TYPE_CHECKING:
@@ -254,6 +256,7 @@ def _execute(
         record = manifest.checkout
         checkout = CheckoutSource(url=record.url, sha=record.sha, ref=record.ref)
     repo_name = manifest.repository.split("/")[-1]
+    guard = _start_guard(settings, human)
     sandbox = Sandbox(
         run_dir=session.run_dir,
         repo_name=repo_name,
@@ -262,6 +265,7 @@ def _execute(
         settings=settings,
         clock=clock,
         base_env=base_env,
+        guard=guard,
     )
     executor = LocalExecutor(
         run_dir=session.run_dir,
@@ -286,6 +290,8 @@ def _execute(
         return RunReport(EXIT_INVALID, None)
     finally:
         reporter.stop()
+        if guard is not None:
+            guard.close()
     views = [
         WorkflowView(entry.key, entry.path, entry.run, executor.states[entry.key])
         for entry in manifest.workflows
@@ -299,6 +305,14 @@ def _execute(
     if interrupted:
         return RunReport(EXIT_INTERRUPTED, document)
     return RunReport(EXIT_SUCCESS if document["conclusion"] == "success" else EXIT_FAILED, document)
+
+
+def _start_guard(settings: RunnerSettings, human: TextIO) -> OrphanGuard | None:
+    try:
+        return OrphanGuard.start(grace=settings.sigterm_grace)
+    except RunnerSetupError as exc:
+        print(f"cairn: {exc}; if cairn run is killed, running steps will outlive it", file=human)
+        return None
 
 
 async def _drive(executor: LocalExecutor, session: Session) -> None:

@@ -22,6 +22,7 @@ from cairn.local.store import ResultRecord, RunDir
 from cairn.runner.checkout import CheckoutSource
 from cairn.runner.clock import Clock
 from cairn.runner.errors import RunnerSetupError
+from cairn.runner.guard import OrphanGuard
 from cairn.runner.job import run_job
 from cairn.runner.logsink import FileSink, LogRecord, LogSink
 from cairn.runner.settings import RunnerSettings
@@ -38,6 +39,8 @@ class Sandbox:
     clock: Clock
     #: what steps inherit; None: this process's environment
     base_env: Mapping[str, str] | None = None
+    #: ends the steps' processes if this process is killed
+    guard: OrphanGuard | None = None
 
     def log_path(self, key: str, spec: JobSpec) -> Path:
         return self.run_dir.log_path(key, spec.instance_id, spec.attempt)
@@ -68,6 +71,7 @@ class Sandbox:
                 settings=self.settings,
                 clock=self.clock,
                 base_env=self.base_env,
+                guard=self.guard,
             )
         except RunnerSetupError as exc:
             result = self._failed(spec, str(exc), log)

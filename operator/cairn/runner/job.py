@@ -58,6 +58,7 @@ from cairn.runner.expressions import (
     Evaluator,
 )
 from cairn.runner.filecommands import StepFiles, parse_key_value_file, parse_path_file
+from cairn.runner.guard import OrphanGuard
 from cairn.runner.logsink import LogKind, LogRecord, LogSink
 from cairn.runner.masking import SecretMasker
 from cairn.runner.process import ProcessGroups, ProcessOutcome, run_process
@@ -118,6 +119,7 @@ class JobRun:
         clock: Clock,
         base_env: Mapping[str, str],
         temp_dir: Path | None,
+        guard: OrphanGuard | None = None,
     ) -> None:
         self.spec = spec
         self.job = spec.job
@@ -132,7 +134,8 @@ class JobRun:
         self._given_temp = temp_dir
         self.masker = SecretMasker()
         self.evaluator = Evaluator(workspace)
-        self.groups = ProcessGroups()
+        self.guard = guard
+        self.groups = ProcessGroups(guard)
         self.stop_state = StopState()
         self.annotations: list[Annotation] = []
         self.results: list[StepResult] = []
@@ -197,11 +200,13 @@ class JobRun:
         self.workspace = self.workspace.resolve()
         self.evaluator = Evaluator(self.workspace)
         if self._given_temp is None:
-            self.temp = Path(tempfile.mkdtemp(prefix="cairn-runner-"))
+            self.temp = Path(tempfile.mkdtemp(prefix="cairn-runner-")).resolve()
+            if self.guard is not None:
+                self.guard.watch_path(self.temp)
         else:
             self.temp = self._given_temp
             self.temp.mkdir(parents=True, exist_ok=True)
-        self.temp = self.temp.resolve()
+            self.temp = self.temp.resolve()
         tool_cache = self.settings.tool_cache or Path(tempfile.gettempdir()) / "cairn-tool-cache"
         tool_cache.mkdir(parents=True, exist_ok=True)
 
@@ -325,6 +330,8 @@ class JobRun:
                     self.emit("info", f"Terminated orphan process group {pgid}")
             if self._given_temp is None:
                 shutil.rmtree(self.temp, ignore_errors=True)
+                if self.guard is not None:
+                    self.guard.forget_path(self.temp)
         outputs = self._job_outputs()
         return JobResult(
             instance_id=self.spec.instance_id,
@@ -886,6 +893,7 @@ async def run_job(
     clock: Clock | None = None,
     base_env: Mapping[str, str] | None = None,
     temp_dir: Path | None = None,
+    guard: OrphanGuard | None = None,
 ) -> JobResult:
     """Run ``spec``'s steps in ``workspace`` and report the result.
 
@@ -894,8 +902,10 @@ async def run_job(
     every (masked) log line; setting ``cancel`` cancels the job the GitHub way.
     ``base_env`` is the environment steps inherit (the runner's own by
     default); ``temp_dir`` is ``RUNNER_TEMP`` (a fresh directory, removed at
-    the end, by default). Problems of the job end up in the result; only an
-    unusable ``workspace`` raises (:class:`RunnerSetupError`).
+    the end, by default). With a ``guard``, the job's processes and its
+    temporary directory are removed even if this process is killed. Problems
+    of the job end up in the result; only an unusable ``workspace`` raises
+    (:class:`RunnerSetupError`).
     """
     run = JobRun(
         spec,
@@ -908,5 +918,6 @@ async def run_job(
         clock=clock or SystemClock(),
         base_env=os.environ if base_env is None else base_env,
         temp_dir=temp_dir,
+        guard=guard,
     )
     return await run.run()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from cairn.runner.guard import OrphanGuard
 from cairn.runner.settings import RunnerSettings
 
 _POLL_SECONDS = 0.02
@@ -205,14 +206,18 @@ async def terminate_group(child: _Child, settings: RunnerSettings) -> None:
 
 class ProcessGroups:
     """The process groups a job started, and output pumps still attached to
-    background processes, so the job can end them all when it finishes."""
+    background processes, so the job can end them all when it finishes.
+    With a ``guard``, the groups are also ended if this process dies first."""
 
-    def __init__(self) -> None:
+    def __init__(self, guard: OrphanGuard | None = None) -> None:
         self._groups: list[int] = []
         self._pumps: list[asyncio.Task[None]] = []
+        self._guard = guard
 
     def add_group(self, pgid: int) -> None:
         self._groups.append(pgid)
+        if self._guard is not None:
+            self._guard.watch_group(pgid)
 
     def adopt_pump(self, task: asyncio.Task[None]) -> None:
         self._pumps.append(task)
@@ -238,6 +243,9 @@ class ProcessGroups:
             _, pending = await asyncio.wait(self._pumps, timeout=settings.output_drain_timeout)
             for task in pending:
                 task.cancel()
+        if self._guard is not None:
+            for pgid in self._groups:
+                self._guard.forget_group(pgid)
         self._groups.clear()
         self._pumps.clear()
         return leftover

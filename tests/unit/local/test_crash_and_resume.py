@@ -207,6 +207,51 @@ def test_a_run_is_executed_by_one_process_at_a_time(repo: Repo, places: dict[str
     assert json.loads(out)["conclusion"] == "success"
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not reaped yet, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+ORPHAN = """
+on: push
+jobs:
+  serve:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          sleep 300 &
+          echo "$$ $! $RUNNER_TEMP" > {marker}.tmp && mv {marker}.tmp {marker}
+          wait
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_cairn_run_takes_its_steps_with_it(repo: Repo, places: dict[str, Path]) -> None:
+    """kill -9 of cairn run alone: the steps run in their own process groups,
+    yet they end with it (and their temporary directory goes), so a resumed
+    attempt never races a ghost of the lost one."""
+    repo.workflow(ORPHAN.format(**places))
+    repo.commit()
+    process = start_cairn(repo)
+    try:
+        wait_for(places["marker"].exists, what="the step to be running")
+        step, child, temp = places["marker"].read_text().split()
+        assert running(int(step)) and running(int(child)) and Path(temp).is_dir()
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate()
+        wait_for(lambda: not running(int(step)), what="the step's shell to end")
+        wait_for(lambda: not running(int(child)), what="its background process to end")
+        wait_for(lambda: not Path(temp).exists(), what="RUNNER_TEMP to be removed")
+    finally:
+        kill_group(process.pid)
+        if places["marker"].exists():
+            kill_group(int(places["marker"].read_text().split()[0]))
+
+
 CANCELLABLE = """
 on: push
 jobs:
