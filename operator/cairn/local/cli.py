@@ -121,7 +121,13 @@ def options_from(args: argparse.Namespace) -> RunOptions:
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(options_from(args)).exit_code
+    try:
+        return run(options_from(args)).exit_code
+    except KeyboardInterrupt:
+        # Ctrl-C outside the run's loop (which handles it the GitHub way):
+        # while starting up, or while printing the summary
+        print("cairn run: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,10 @@ def run(
         return RunReport(EXIT_INVALID, None)
     except CairnError as exc:
         print(f"cairn run: {exc}", file=err)
+        return RunReport(EXIT_INVALID, None)
+    except OSError as exc:
+        # the state directory cannot take the run (read-only, full...)
+        print(f"cairn run: {_os_error(exc)}", file=err)
         return RunReport(EXIT_INVALID, None)
     if isinstance(begun, NothingToRun):
         for skipped in begun.skipped:
@@ -288,6 +298,16 @@ def _execute(
         reporter.stop()
         print(f"cairn run: run {manifest.run_id}: {exc}", file=err)
         return RunReport(EXIT_INVALID, None)
+    except OSError as exc:
+        # the checkpoint could not be written: the steps were stopped (as by a
+        # second Ctrl-C) and the last checkpoint on disk is where a resume starts
+        reporter.stop()
+        print(
+            f"cairn run: run {manifest.run_id} stopped: {_os_error(exc)}. "
+            f"Resume it with: cairn run --resume {manifest.run_id}",
+            file=err,
+        )
+        return RunReport(EXIT_FAILED, None)
     finally:
         reporter.stop()
         if guard is not None:
@@ -305,6 +325,11 @@ def _execute(
     if interrupted:
         return RunReport(EXIT_INTERRUPTED, document)
     return RunReport(EXIT_SUCCESS if document["conclusion"] == "success" else EXIT_FAILED, document)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 def _start_guard(settings: RunnerSettings, human: TextIO) -> OrphanGuard | None:

@@ -3,6 +3,8 @@ leaves no run behind."""
 
 from __future__ import annotations
 
+import argparse
+import errno
 import subprocess
 from pathlib import Path
 
@@ -225,3 +227,66 @@ def test_help_lists_every_option() -> None:
         "--json",
     ):
         assert option in result.stdout
+
+
+def test_ctrl_c_while_starting_up_exits_130_without_a_traceback(
+    good: Repo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the run's loop handles Ctrl-C the GitHub way (reading the
+    repository, compiling), it stops the command plainly and leaves no run."""
+    from cairn.local import cli, session
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "compile_all", interrupted)
+    monkeypatch.chdir(good.path)
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    try:
+        code = cli.main(parser.parse_args([]))
+    except KeyboardInterrupt:  # escaping, it would stop pytest itself
+        pytest.fail("KeyboardInterrupt escaped cairn run")
+    assert code == 130
+    assert capsys.readouterr().err == "cairn run: interrupted\n"
+    assert no_runs(good)
+
+
+def test_a_state_directory_that_cannot_be_written_is_reported(
+    good: Repo, cairn: RunCairn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.local import store
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "run.json")
+
+    monkeypatch.setattr(store, "atomic_write", full)
+    outcome = cairn()
+    assert outcome.exit_code == 2
+    assert outcome.stderr == "cairn run: No space left on device (run.json)\n"
+    assert no_runs(good)
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_resumably(
+    good: Repo, cairn: RunCairn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.local.store import RunDir
+
+    write_states = RunDir.write_states
+
+    def full(self: RunDir, states: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.path / "state.json"))
+
+    monkeypatch.setattr(RunDir, "write_states", full)
+    outcome = cairn()
+    assert outcome.exit_code == 1
+    run_id = next(p.name for p in (good.path / ".cairn").iterdir() if p.name.isdigit())
+    assert outcome.stderr == (
+        f"cairn run: run {run_id} stopped: No space left on device "
+        f"({good.path / '.cairn' / run_id / 'state.json'}). "
+        f"Resume it with: cairn run --resume {run_id}\n"
+    )
+    monkeypatch.setattr(RunDir, "write_states", write_states)
+    resumed = cairn(resume=run_id)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.conclusions() == {"build": "success"}
