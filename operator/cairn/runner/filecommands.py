@@ -9,8 +9,9 @@ works on GitHub works here and a malformed one fails the same way.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
+import os
+import shutil
+import stat
 from pathlib import Path
 
 from cairn.runner.errors import FileCommandError
@@ -82,32 +83,71 @@ def parse_path_file(text: str) -> list[str]:
     return [line for line in text.split("\n") if line]
 
 
-@dataclass(frozen=True)
-class StepFiles:
-    """The fresh, empty files of one step (the runner uses a new set per step)."""
+class CommandFiles:
+    """The five files of a job's steps, created once per job and emptied
+    before each step.
 
-    paths: dict[str, Path]
+    GitHub's runner gives every step new files; what the step sees is the
+    same either way (empty files at the paths in its environment), and
+    reusing the paths spares five file creations and removals per step.
+    Before a step, a file is truncated only if it is still the one created
+    here: one a step deleted or replaced (by a link to another file, a
+    directory) is replaced by a new file, so the runner never truncates
+    anything but its own files.
+    """
+
+    def __init__(self, paths: dict[str, Path]) -> None:
+        self.paths = paths
+        self._inodes: dict[str, tuple[int, int]] = {}
 
     @classmethod
-    def create(cls, directory: Path) -> StepFiles:
+    def create(cls, directory: Path) -> CommandFiles:
         directory.mkdir(parents=True, exist_ok=True)
-        suffix = uuid.uuid4().hex
-        paths = {var: directory / f"{prefix}{suffix}" for var, prefix in FILE_COMMANDS.items()}
-        for path in paths.values():
-            path.write_bytes(b"")
-        return cls(paths)
+        suffix = os.urandom(16).hex()
+        files = cls({var: directory / f"{prefix}{suffix}" for var, prefix in FILE_COMMANDS.items()})
+        for var in files.paths:
+            files._create(var)
+        return files
+
+    def _create(self, var: str) -> None:
+        fd = os.open(self.paths[var], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self._inodes[var] = (info.st_dev, info.st_ino)
+
+    def prepare(self) -> None:
+        """Empty files for the next step."""
+        for var, path in self.paths.items():
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                self._create(var)
+                continue
+            if (info.st_dev, info.st_ino) == self._inodes.get(var) and stat.S_ISREG(info.st_mode):
+                if info.st_size:
+                    os.truncate(path, 0)
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            self._create(var)
 
     def read(self, var: str) -> str:
+        """The file's text; a step may delete its file, which GitHub treats as empty."""
+        if not self.size(var):
+            return ""
         try:
             return self.paths[var].read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            # a step may delete its file; GitHub treats that as empty
+        except (FileNotFoundError, IsADirectoryError):
             return ""
 
     def size(self, var: str) -> int:
         try:
             return self.paths[var].stat().st_size
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return 0
 
     def remove(self) -> None:

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -57,13 +56,13 @@ from cairn.runner.expressions import (
     WORKFLOW_ENV,
     Evaluator,
 )
-from cairn.runner.filecommands import StepFiles, parse_key_value_file, parse_path_file
+from cairn.runner.filecommands import CommandFiles, parse_key_value_file, parse_path_file
 from cairn.runner.guard import OrphanGuard
 from cairn.runner.logsink import LogKind, LogRecord, LogSink
 from cairn.runner.masking import SecretMasker
 from cairn.runner.process import ProcessGroups, ProcessOutcome, run_process
 from cairn.runner.settings import RunnerSettings
-from cairn.runner.shells import resolve_shell
+from cairn.runner.shells import Shell, resolve_shell
 from cairn.workflow.model import Step
 
 JobStatus = Literal["success", "failure", "cancelled"]
@@ -149,6 +148,8 @@ class JobRun:
         self.steps_context: dict[str, dict[str, Any]] = {}
         self.action_counts: dict[str, int] = {}
         self.failure_reason: str | None = None
+        self.files: CommandFiles | None = None
+        self._shells: dict[tuple[str | None, str | None], Shell] = {}
 
     # -- logging -----------------------------------------------------------
 
@@ -332,6 +333,8 @@ class JobRun:
                 shutil.rmtree(self.temp, ignore_errors=True)
                 if self.guard is not None:
                     self.guard.forget_path(self.temp)
+            elif self.files is not None:
+                self.files.remove()
         outputs = self._job_outputs()
         return JobResult(
             instance_id=self.spec.instance_id,
@@ -447,6 +450,26 @@ class JobRun:
             self.warning(f"The step's name could not be evaluated: {exc}", step_ctx)
             return step.name
 
+    def _shell(self, name: str | None, path: str | None) -> Shell:
+        """The step's shell. Looking it up in ``PATH`` costs a dozen ``stat``
+        calls, so a found shell is remembered for the job's later steps with
+        the same ``PATH``; a missing one is looked up again (a step may
+        install it)."""
+        key = (name, path)
+        shell = self._shells.get(key)
+        if shell is None:
+            shell = self._shells[key] = resolve_shell(name, path=path)
+        return shell
+
+    def _command_files(self) -> CommandFiles:
+        """Empty ``GITHUB_OUTPUT``... files for the step about to run: created
+        for the job's first step, emptied for the others."""
+        if self.files is None:
+            self.files = CommandFiles.create(self.temp / "_runner_file_commands")
+        else:
+            self.files.prepare()
+        return self.files
+
     def _record(
         self,
         step: Step,
@@ -526,7 +549,7 @@ class JobRun:
         else:
             self.github.pop("action_repository", None)
             self.github.pop("action_ref", None)
-        files = StepFiles.create(self.temp / "_runner_file_commands")
+        files = self._command_files()
         self.github.update(
             output=str(files.paths["GITHUB_OUTPUT"]),
             env=str(files.paths["GITHUB_ENV"]),
@@ -611,7 +634,6 @@ class JobRun:
             if self.current is ctx:
                 self.current = None
         outputs, summary, files_failed = self._apply_files(ctx, files, processor)
-        files.remove()
         command_failed = processor is not None and processor.failed
         if (command_failed or files_failed) and outcome == "success":
             outcome = "failure"
@@ -700,11 +722,10 @@ class JobRun:
             step.run, contexts, place=STEP_RUN, what=f"the script of step '{ctx.name}'"
         )
         working_directory = self._working_directory(ctx, step, contexts)
-        shell = resolve_shell(
-            step.shell if step.shell is not None else self.default_shell,
-            path=process_env.get("PATH"),
+        shell = self._shell(
+            step.shell if step.shell is not None else self.default_shell, process_env.get("PATH")
         )
-        script_path = self.temp / f"{uuid.uuid4()}{shell.extension}"
+        script_path = self.temp / f"{os.urandom(16).hex()}{shell.extension}"
         script_path.write_text(shell.script_text(script), encoding="utf-8")
         first_line = script.strip().splitlines()[0] if script.strip() else ""
         self.emit("group", f"Run {first_line}", step=ctx)
@@ -787,7 +808,7 @@ class JobRun:
         ).run()
 
     def _apply_files(
-        self, ctx: _StepContext, files: StepFiles, processor: StepCommandProcessor | None
+        self, ctx: _StepContext, files: CommandFiles, processor: StepCommandProcessor | None
     ) -> tuple[dict[str, str], str | None, bool]:
         """Process the step's files (and the effects of its commands);
         returns its outputs, its summary, and whether processing failed."""
@@ -837,7 +858,7 @@ class JobRun:
             self.prepend_path.remove(entry)
         self.prepend_path.append(entry)
 
-    def _summary(self, ctx: _StepContext, files: StepFiles) -> str | None:
+    def _summary(self, ctx: _StepContext, files: CommandFiles) -> str | None:
         size = files.size("GITHUB_STEP_SUMMARY")
         if size == 0:
             return None

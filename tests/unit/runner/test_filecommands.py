@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.runner.errors import FileCommandError
-from cairn.runner.filecommands import parse_key_value_file, parse_path_file
+from cairn.runner.filecommands import CommandFiles, parse_key_value_file, parse_path_file
 
 
 def test_simple_pairs_in_order_and_empty_lines_skipped() -> None:
@@ -74,3 +77,35 @@ def test_heredoc_round_trip(name: str, lines: list[str]) -> None:
         else f"{name}<<{delimiter}\n{delimiter}\n"
     )
     assert parse_key_value_file(text) == [(name, value)]
+
+
+def test_command_files_are_emptied_for_each_step_and_never_follow_a_step_elsewhere(
+    tmp_path: Path,
+) -> None:
+    files = CommandFiles.create(tmp_path / "_runner_file_commands")
+    output, env, state = (files.paths[v] for v in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_STATE"))
+    path, summary = files.paths["GITHUB_PATH"], files.paths["GITHUB_STEP_SUMMARY"]
+    assert all(p.read_bytes() == b"" for p in files.paths.values())
+    # what one step may do to its files
+    output.write_text("a=1\n")
+    env.unlink()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    state.unlink()
+    state.symlink_to(precious)
+    linked = tmp_path / "linked.txt"
+    linked.write_text("keep me too\n")
+    path.unlink()
+    os.link(linked, path)
+    summary.unlink()
+    summary.mkdir()
+    assert files.read("GITHUB_OUTPUT") == "a=1\n" and files.read("GITHUB_ENV") == ""
+    files.prepare()
+    # the next step finds empty regular files at the same paths...
+    for p in files.paths.values():
+        assert p.is_file() and not p.is_symlink() and p.read_bytes() == b""
+    # ...and nothing the links pointed at was touched
+    assert precious.read_text() == "keep me\n"
+    assert linked.read_text() == "keep me too\n"
+    files.remove()
+    assert not any(p.exists() for p in files.paths.values())

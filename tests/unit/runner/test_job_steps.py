@@ -501,3 +501,47 @@ async def test_a_step_name_rendered_from_a_secret_is_masked(spec: Spec, run: Any
     assert {a.step for a in result.annotations} == {"Deploy as ***"}
     assert {r.step_name for r in sink.records if r.step is not None} == {"Deploy as ***"}
     assert not any("robot-account-7" in line for line in sink.lines)
+
+
+async def test_each_step_gets_empty_command_files(spec: Spec, run: Any) -> None:
+    s = spec(
+        [
+            {
+                "id": "first",
+                "run": 'echo "a=1" >> "$GITHUB_OUTPUT"; echo "X=1" >> "$GITHUB_ENV"\n'
+                'echo "# first" >> "$GITHUB_STEP_SUMMARY"; echo "$GITHUB_OUTPUT"',
+            },
+            {
+                "id": "second",
+                "run": 'test ! -s "$GITHUB_OUTPUT" && test ! -s "$GITHUB_ENV"\n'
+                'test ! -s "$GITHUB_STEP_SUMMARY"; echo "b=2" >> "$GITHUB_OUTPUT"\n'
+                'rm "$GITHUB_OUTPUT" "$GITHUB_ENV"',
+            },
+            {"id": "third", "run": 'test -f "$GITHUB_OUTPUT" && test -f "$GITHUB_ENV"; echo "$X"'},
+        ]
+    )
+    result, sink = await run(s)
+    assert result.conclusion == "success", result.annotations
+    assert [st.outputs for st in result.steps] == [{"a": "1"}, {}, {}]
+    assert [st.summary for st in result.steps] == ["# first\n", None, None]
+    assert sink.output(step=2) == ["1"]
+
+
+async def test_a_shell_installed_by_an_earlier_step_is_found(
+    spec: Spec, run: Any, tmp_path: Path
+) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    install = f"printf '#!/bin/sh\\nexec sh \"$@\"\\n' > {tools}/mysh\nchmod +x {tools}/mysh"
+    s = spec(
+        [
+            {"id": "before", "run": "echo hi", "shell": "mysh {0}", "continue-on-error": True},
+            {"run": install},
+            {"id": "after", "run": "echo from mysh", "shell": "mysh {0}"},
+        ]
+    )
+    path = f"{tools}{os.pathsep}{os.environ['PATH']}"
+    result, sink = await run(s, base_env={**os.environ, "PATH": path})
+    assert [st.outcome for st in result.steps] == ["failure", "success", "success"]
+    assert "shell 'mysh' was not found in PATH" in result.annotations[0].message
+    assert sink.output(step=2) == ["from mysh"]
