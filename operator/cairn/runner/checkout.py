@@ -21,29 +21,8 @@ from pathlib import Path
 
 from cairn.runner.errors import CheckoutError, UnsupportedFeatureError
 
-#: inputs of actions/checkout (v4)
-KNOWN_INPUTS = (
-    "repository",
-    "ref",
-    "token",
-    "ssh-key",
-    "ssh-known-hosts",
-    "ssh-strict",
-    "ssh-user",
-    "persist-credentials",
-    "path",
-    "clean",
-    "filter",
-    "sparse-checkout",
-    "sparse-checkout-cone-mode",
-    "fetch-depth",
-    "fetch-tags",
-    "show-progress",
-    "lfs",
-    "submodules",
-    "set-safe-directory",
-    "github-server-url",
-)
+#: inputs of actions/checkout (v4) that Cairn honours
+_HONOURED = ("repository", "ref", "path", "clean", "fetch-depth", "fetch-tags")
 #: accepted, without effect: see the module docstring
 _NO_EFFECT = (
     "token",
@@ -57,6 +36,9 @@ _NO_EFFECT = (
     "github-server-url",
     "sparse-checkout-cone-mode",
 )
+#: refused when set ("not supported yet")
+_UNSUPPORTED = ("filter", "sparse-checkout", "lfs", "submodules")
+KNOWN_INPUTS = (*_HONOURED, *_NO_EFFECT, *_UNSUPPORTED)
 _SHA = re.compile(r"^[0-9a-fA-F]{40}$|^[0-9a-fA-F]{64}$")
 
 

@@ -55,14 +55,8 @@ class Evaluator:
         status: Status = "success",
     ) -> str:
         """A string value (env, run, with, working-directory, outputs)."""
-        try:
-            template = parse_template(text)
-            if template.is_literal:
-                return text
-            check_contexts(template, place)
-            return template.render(contexts, status=status, workspace=self.workspace)
-        except ExpressionError as exc:
-            raise StepExpressionError(f"{what}: {_describe(text, exc)}") from exc
+        rendered: str = self._template(text, contexts, place, what, status, as_text=True)
+        return rendered
 
     def value(
         self,
@@ -74,12 +68,27 @@ class Evaluator:
         status: Status = "success",
     ) -> Any:
         """A value that may be of any type (``continue-on-error``)."""
+        return self._template(text, contexts, place, what, status, as_text=False)
+
+    def _template(
+        self,
+        text: str,
+        contexts: Mapping[str, Any],
+        place: str,
+        what: str,
+        status: Status,
+        *,
+        as_text: bool,
+    ) -> Any:
+        """``text`` rendered as a string, or evaluated to its value; a
+        literal (no ``${{ }}``) is returned as it is."""
         try:
             template = parse_template(text)
             if template.is_literal:
                 return text
             check_contexts(template, place)
-            return template.evaluate(contexts, status=status, workspace=self.workspace)
+            run = template.render if as_text else template.evaluate
+            return run(contexts, status=status, workspace=self.workspace)
         except ExpressionError as exc:
             raise StepExpressionError(f"{what}: {_describe(text, exc)}") from exc
 

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from cairn.engine.jobspec import Annotation, JobResult, JobSpec, StepResult
+from cairn.engine.jobspec import Annotation, JobResult, JobSpec, StepOutcome, StepResult
 from cairn.runner.checkout import Checkout, CheckoutSource
 from cairn.runner.clock import Clock, SystemClock
 from cairn.runner.commands import StepCommandProcessor, StopState
@@ -474,8 +474,8 @@ class JobRun:
         self,
         step: Step,
         name: str,
-        outcome: Literal["success", "failure", "cancelled", "skipped"],
-        conclusion: Literal["success", "failure", "cancelled", "skipped"],
+        outcome: StepOutcome,
+        conclusion: StepOutcome,
         outputs: dict[str, str],
         started_at: datetime,
         completed_at: datetime,
@@ -646,8 +646,8 @@ class JobRun:
         self,
         ctx: _StepContext,
         step: Step,
-        outcome: Literal["success", "failure", "cancelled", "skipped"],
-        conclusion: Literal["success", "failure", "cancelled", "skipped"],
+        outcome: StepOutcome,
+        conclusion: StepOutcome,
         outputs: dict[str, str],
         started_at: datetime,
         summary: str | None,
@@ -738,12 +738,12 @@ class JobRun:
             for key, value in env_context.items():
                 self.emit("info", f"  {key}: {value}", step=ctx)
         self.emit("endgroup", "", step=ctx)
-        if not working_directory.is_dir():
-            raise _ProcessFailed(
-                f"An error occurred trying to start process '{shell.executable}' with working "
-                f"directory '{working_directory}'. No such file or directory"
-            )
         try:
+            if not working_directory.is_dir():
+                raise _ProcessFailed(
+                    f"An error occurred trying to start process '{shell.executable}' with "
+                    f"working directory '{working_directory}'. No such file or directory"
+                )
             result = await self._process(
                 ctx,
                 shell.argv(str(script_path)),

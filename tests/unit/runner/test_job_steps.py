@@ -203,10 +203,14 @@ async def test_defaults_run_shell_and_working_directory(
     assert sink.output(step=3) == ["bash"]
 
 
-async def test_missing_working_directory_fails_the_step(spec: Spec, run: Any) -> None:
-    result, _ = await run(spec([{"run": "true", "working-directory": "nope"}]))
+async def test_missing_working_directory_fails_the_step(
+    spec: Spec, run: Any, tmp_path: Path
+) -> None:
+    temp = tmp_path / "runner-temp"
+    result, _ = await run(spec([{"run": "true", "working-directory": "nope"}]), temp_dir=temp)
     assert result.steps[0].outcome == "failure"
     assert "with working directory" in result.annotations[0].message
+    assert list(temp.glob("*.sh")) == []  # the script it would have run is gone
 
 
 async def test_default_shell_has_no_pipefail_but_bash_does(spec: Spec, run: Any) -> None:
