@@ -549,3 +549,39 @@ async def test_a_shell_installed_by_an_earlier_step_is_found(
     assert [st.outcome for st in result.steps] == ["failure", "success", "success"]
     assert "shell 'mysh' was not found in PATH" in result.annotations[0].message
     assert sink.output(step=2) == ["from mysh"]
+
+
+async def test_state_file_and_stop_commands_in_real_steps(spec: Spec, run: Any) -> None:
+    s = spec(
+        [
+            {
+                "id": "state",
+                "run": 'echo "pid=42" >> "$GITHUB_STATE"\n'
+                '{ echo "notes<<END"; echo one; echo END; } >> "$GITHUB_STATE"',
+            },
+            {
+                "id": "stopped",
+                "run": "echo '::stop-commands::pause-7f3a'\n"
+                "echo '::error::printed, not reported'\n"
+                "echo '::pause-7f3a::'\n"
+                "echo '::warning::reported again'",
+            },
+            {
+                "id": "bad_state",
+                "run": 'echo "not a pair" >> "$GITHUB_STATE"',
+                "continue-on-error": True,
+            },
+        ]
+    )
+    result, sink = await run(s)
+    assert [(st.outcome, st.conclusion) for st in result.steps] == [
+        ("success", "success"),
+        ("success", "success"),
+        ("failure", "success"),
+    ]
+    assert "::error::printed, not reported" in sink.output(step=1)
+    assert [(a.level, a.message) for a in result.annotations] == [
+        ("warning", "reported again"),
+        ("error", "Unable to process file command 'state' successfully."),
+        ("error", "Invalid format 'not a pair'"),
+    ]
