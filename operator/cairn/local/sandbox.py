@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cairn.engine.jobspec import Annotation, JobResult, JobSpec
+from cairn.local.runs_on import platform_problem
 from cairn.local.store import ResultRecord, RunDir
 from cairn.runner.checkout import CheckoutSource
 from cairn.runner.clock import Clock
@@ -60,7 +61,10 @@ class Sandbox:
             # a new attempt starts from nothing, like a fresh runner
             shutil.rmtree(workspace.parent, ignore_errors=True)
         secrets = {name: self.secrets[name] for name in spec.secret_names if name in self.secrets}
+        problem = platform_problem(spec.runs_on)
         try:
+            if problem is not None:
+                raise RunnerSetupError(problem)
             result = await run_job(
                 spec,
                 workspace=workspace,
