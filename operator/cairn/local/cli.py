@@ -30,6 +30,7 @@ from cairn.local.summary import (
     lookup_results,
     summary_document,
 )
+from cairn.local.temps import TempPool
 from cairn.runner.checkout import CheckoutSource
 from cairn.runner.clock import Clock, SystemClock
 from cairn.runner.errors import RunnerSetupError
@@ -267,6 +268,7 @@ def _execute(
         checkout = CheckoutSource(url=record.url, sha=record.sha, ref=record.ref)
     repo_name = manifest.repository.split("/")[-1]
     guard = _start_guard(settings, human)
+    temps = TempPool(guard)
     sandbox = Sandbox(
         run_dir=session.run_dir,
         repo_name=repo_name,
@@ -276,6 +278,7 @@ def _execute(
         clock=clock,
         base_env=base_env,
         guard=guard,
+        temps=temps,
     )
     executor = LocalExecutor(
         run_dir=session.run_dir,
@@ -310,6 +313,7 @@ def _execute(
         return RunReport(EXIT_FAILED, None)
     finally:
         reporter.stop()
+        temps.close()
         if guard is not None:
             guard.close()
     views = [

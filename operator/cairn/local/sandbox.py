@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cairn.engine.jobspec import Annotation, JobResult, JobSpec
 from cairn.local.runs_on import platform_problem
 from cairn.local.store import ResultRecord, RunDir
+from cairn.local.temps import TempPool
 from cairn.runner.checkout import CheckoutSource
 from cairn.runner.clock import Clock
 from cairn.runner.errors import RunnerSetupError
@@ -42,6 +44,9 @@ class Sandbox:
     base_env: Mapping[str, str] | None = None
     #: ends the steps' processes if this process is killed
     guard: OrphanGuard | None = None
+    #: ``RUNNER_TEMP`` directories shared by the run's jobs, one at a time;
+    #: None: each job's runner makes (and removes) its own
+    temps: TempPool | None = None
 
     def log_path(self, key: str, spec: JobSpec) -> Path:
         return self.run_dir.log_path(key, spec.instance_id, spec.attempt)
@@ -65,18 +70,20 @@ class Sandbox:
         try:
             if problem is not None:
                 raise RunnerSetupError(problem)
-            result = await run_job(
-                spec,
-                workspace=workspace,
-                secrets=secrets,
-                checkout=self.checkout,
-                log=log,
-                cancel=cancel,
-                settings=self.settings,
-                clock=self.clock,
-                base_env=self.base_env,
-                guard=self.guard,
-            )
+            with self._temp() as temp:
+                result = await run_job(
+                    spec,
+                    workspace=workspace,
+                    secrets=secrets,
+                    checkout=self.checkout,
+                    log=log,
+                    cancel=cancel,
+                    settings=self.settings,
+                    clock=self.clock,
+                    base_env=self.base_env,
+                    temp_dir=temp,
+                    guard=self.guard,
+                )
         except RunnerSetupError as exc:
             result = self._failed(spec, str(exc), log)
         except asyncio.CancelledError:
@@ -92,6 +99,14 @@ class Sandbox:
         if result.conclusion == "success":
             shutil.rmtree(workspace.parent, ignore_errors=True)
         return record
+
+    @contextmanager
+    def _temp(self) -> Iterator[Path | None]:
+        if self.temps is None:
+            yield None
+        else:
+            with self.temps.lease() as path:
+                yield path
 
     def _failed(self, spec: JobSpec, reason: str, log: LogSink) -> JobResult:
         now = self.clock.now()

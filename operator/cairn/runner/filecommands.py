@@ -84,8 +84,9 @@ def parse_path_file(text: str) -> list[str]:
 
 
 class CommandFiles:
-    """The five files of a job's steps, created once per job and emptied
-    before each step.
+    """The five files of a job's steps, created once per job (or taken over
+    from the previous job in a reused ``RUNNER_TEMP``) and emptied before
+    each step.
 
     GitHub's runner gives every step new files; what the step sees is the
     same either way (empty files at the paths in its environment), and
@@ -101,12 +102,31 @@ class CommandFiles:
         self._inodes: dict[str, tuple[int, int]] = {}
 
     @classmethod
-    def create(cls, directory: Path) -> CommandFiles:
+    def open(cls, directory: Path) -> CommandFiles:
+        """Empty files in ``directory``: the ones an earlier job left there
+        when they are still plain files nothing else links to, new ones
+        otherwise."""
         directory.mkdir(parents=True, exist_ok=True)
-        suffix = os.urandom(16).hex()
-        files = cls({var: directory / f"{prefix}{suffix}" for var, prefix in FILE_COMMANDS.items()})
-        for var in files.paths:
-            files._create(var)
+        found: dict[str, Path] = {}
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                for var, prefix in FILE_COMMANDS.items():
+                    if entry.name.startswith(prefix) and var not in found:
+                        found[var] = Path(entry.path)
+        if len(found) < len(FILE_COMMANDS):
+            for path in found.values():
+                _remove(path)
+            suffix = os.urandom(16).hex()
+            files = cls({v: directory / f"{prefix}{suffix}" for v, prefix in FILE_COMMANDS.items()})
+            for var in files.paths:
+                files._create(var)
+            return files
+        files = cls(found)
+        for var, path in found.items():
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+                files._inodes[var] = (info.st_dev, info.st_ino)
+        files.empty()
         return files
 
     def _create(self, var: str) -> None:
@@ -117,8 +137,8 @@ class CommandFiles:
             os.close(fd)
         self._inodes[var] = (info.st_dev, info.st_ino)
 
-    def prepare(self) -> None:
-        """Empty files for the next step."""
+    def empty(self) -> None:
+        """Empty files: for the next step, or to leave nothing behind."""
         for var, path in self.paths.items():
             try:
                 info = os.lstat(path)
@@ -129,10 +149,7 @@ class CommandFiles:
                 if info.st_size:
                     os.truncate(path, 0)
                 continue
-            if stat.S_ISDIR(info.st_mode):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            _remove(path)
             self._create(var)
 
     def read(self, var: str) -> str:
@@ -150,6 +167,9 @@ class CommandFiles:
         except (FileNotFoundError, NotADirectoryError):
             return 0
 
-    def remove(self) -> None:
-        for path in self.paths.values():
-            path.unlink(missing_ok=True)
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -69,6 +69,9 @@ JobStatus = Literal["success", "failure", "cancelled"]
 StopReason = Literal["cancelled", "timed_out"]
 
 _BLOCKED_ENV_FILE_NAMES = ("NODE_OPTIONS",)
+#: the runner's own directories in ``RUNNER_TEMP`` (GitHub's names)
+_EVENT_DIR = "_github_workflow"
+_FILE_COMMANDS_DIR = "_runner_file_commands"
 
 
 class _StepInterrupted(Exception):
@@ -208,6 +211,7 @@ class JobRun:
             self.temp = self._given_temp
             self.temp.mkdir(parents=True, exist_ok=True)
             self.temp = self.temp.resolve()
+            self._empty_temp()
         tool_cache = self.settings.tool_cache or Path(tempfile.gettempdir()) / "cairn-tool-cache"
         tool_cache.mkdir(parents=True, exist_ok=True)
 
@@ -236,7 +240,7 @@ class JobRun:
         github["workspace"] = str(self.workspace)
         github.setdefault("job", self.job.id)
         github.setdefault("workflow", self.spec.workflow_name)
-        event_dir = self.temp / "_github_workflow"
+        event_dir = self.temp / _EVENT_DIR
         event_dir.mkdir(parents=True, exist_ok=True)
         event_path = event_dir / "event.json"
         event_path.write_text(json.dumps(github.get("event") or {}), encoding="utf-8")
@@ -333,8 +337,12 @@ class JobRun:
                 shutil.rmtree(self.temp, ignore_errors=True)
                 if self.guard is not None:
                     self.guard.forget_path(self.temp)
-            elif self.files is not None:
-                self.files.remove()
+            else:
+                self._empty_temp()
+                if self.files is not None:
+                    # what the last step wrote (perhaps a secret) does not
+                    # stay behind; the empty files serve the next job
+                    self.files.empty()
         outputs = self._job_outputs()
         return JobResult(
             instance_id=self.spec.instance_id,
@@ -465,10 +473,24 @@ class JobRun:
         """Empty ``GITHUB_OUTPUT``... files for the step about to run: created
         for the job's first step, emptied for the others."""
         if self.files is None:
-            self.files = CommandFiles.create(self.temp / "_runner_file_commands")
+            self.files = CommandFiles.open(self.temp / _FILE_COMMANDS_DIR)
         else:
-            self.files.prepare()
+            self.files.empty()
         return self.files
+
+    def _empty_temp(self) -> None:
+        """Empty a ``RUNNER_TEMP`` the caller gave, at the start and the end
+        of the job (GitHub empties it at both), but for the runner's own
+        files, which a directory reused for the next job keeps."""
+        with os.scandir(self.temp) as entries:
+            for entry in entries:
+                if entry.name in (_EVENT_DIR, _FILE_COMMANDS_DIR):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
 
     def _record(
         self,

@@ -82,7 +82,7 @@ def test_heredoc_round_trip(name: str, lines: list[str]) -> None:
 def test_command_files_are_emptied_for_each_step_and_never_follow_a_step_elsewhere(
     tmp_path: Path,
 ) -> None:
-    files = CommandFiles.create(tmp_path / "_runner_file_commands")
+    files = CommandFiles.open(tmp_path / "_runner_file_commands")
     output, env, state = (files.paths[v] for v in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_STATE"))
     path, summary = files.paths["GITHUB_PATH"], files.paths["GITHUB_STEP_SUMMARY"]
     assert all(p.read_bytes() == b"" for p in files.paths.values())
@@ -100,12 +100,22 @@ def test_command_files_are_emptied_for_each_step_and_never_follow_a_step_elsewhe
     summary.unlink()
     summary.mkdir()
     assert files.read("GITHUB_OUTPUT") == "a=1\n" and files.read("GITHUB_ENV") == ""
-    files.prepare()
+    files.empty()
     # the next step finds empty regular files at the same paths...
     for p in files.paths.values():
         assert p.is_file() and not p.is_symlink() and p.read_bytes() == b""
     # ...and nothing the links pointed at was touched
     assert precious.read_text() == "keep me\n"
     assert linked.read_text() == "keep me too\n"
-    files.remove()
-    assert not any(p.exists() for p in files.paths.values())
+    # a later job in the same RUNNER_TEMP takes the files over, emptied
+    output.write_text("left=over\n")
+    again = CommandFiles.open(tmp_path / "_runner_file_commands")
+    assert again.paths == files.paths
+    assert all(p.read_bytes() == b"" for p in again.paths.values())
+    # unless they are not all there
+    env.unlink()
+    fresh = CommandFiles.open(tmp_path / "_runner_file_commands")
+    assert set(fresh.paths.values()).isdisjoint(files.paths.values())
+    assert sorted(p.name for p in (tmp_path / "_runner_file_commands").iterdir()) == sorted(
+        p.name for p in fresh.paths.values()
+    )

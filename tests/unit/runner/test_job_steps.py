@@ -585,3 +585,30 @@ async def test_state_file_and_stop_commands_in_real_steps(spec: Spec, run: Any) 
         ("error", "Unable to process file command 'state' successfully."),
         ("error", "Invalid format 'not a pair'"),
     ]
+
+
+async def test_a_reused_runner_temp_is_emptied_between_jobs(
+    spec: Spec, run: Any, tmp_path: Path
+) -> None:
+    temp = tmp_path / "runner-temp"
+    first = spec(
+        [
+            {
+                "run": 'mkdir "$RUNNER_TEMP/cache"; echo data > "$RUNNER_TEMP/cache/file"\n'
+                'echo "TOKEN=${{ secrets.TOKEN }}" >> "$GITHUB_ENV"\n'
+                'echo "$GITHUB_ENV" > "$RUNNER_TEMP/../env-path"'
+            }
+        ]
+    )
+    result, _ = await run(first, temp_dir=temp, secrets={"TOKEN": "left-behind-7"})
+    assert result.conclusion == "success", result.annotations
+    # only the runner's own (empty) files are left for the next job
+    assert sorted(p.name for p in temp.iterdir()) == ["_github_workflow", "_runner_file_commands"]
+    env_file = Path((tmp_path / "env-path").read_text().strip())
+    assert env_file.read_bytes() == b""
+    # (the running step's own script is there too, as on GitHub)
+    listing = 'ls -A "$RUNNER_TEMP" | grep -v "\\.sh$"'
+    second = spec([{"run": f'{listing}; echo "[$TOKEN]"; echo "$GITHUB_ENV"'}])
+    result, sink = await run(second, temp_dir=temp)
+    assert result.conclusion == "success", result.annotations
+    assert sink.output() == ["_github_workflow", "_runner_file_commands", "[]", str(env_file)]
