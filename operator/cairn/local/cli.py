@@ -234,6 +234,13 @@ def _announce(session: Session, human: TextIO) -> None:
             file=human,
         )
         repo = session.repo
+        if checkout is None:
+            why = "no git repository" if repo is None or repo.root is None else "no commit yet"
+            print(
+                f"cairn: {why} here: actions/checkout steps will fail "
+                "(they check out the run's commit)",
+                file=human,
+            )
         if repo is not None and repo.changed_files and checkout is not None:
             print(
                 f"cairn: {repo.changed_files} uncommitted change(s) are not part of the run: "

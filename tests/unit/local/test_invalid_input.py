@@ -164,6 +164,21 @@ def test_a_workflow_outside_a_repository_runs_without_checkout(
     assert outcome.exit_code == 1
     assert "[a] repo=local/plain" in outcome.stdout
     assert "actions/checkout needs the run's repository" in outcome.stdout
+    assert "cairn: no git repository here: actions/checkout steps will fail" in outcome.stdout
+
+
+def test_a_repository_without_a_commit_says_checkout_will_fail(
+    tmp_path: Path, cairn: RunCairn
+) -> None:
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    subprocess.run(["git", "init", "-q", str(fresh)], check=True)
+    (fresh / "wf.yml").write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n"
+    )
+    outcome = cairn(cwd=fresh, path=Path("wf.yml"))
+    assert outcome.exit_code == 0, outcome.stdout
+    assert "cairn: no commit yet here: actions/checkout steps will fail" in outcome.stdout
 
 
 def test_resume_needs_the_secrets_again(good: Repo, cairn: RunCairn) -> None:
