@@ -180,6 +180,7 @@ class JobRun:
             update={
                 "message": self.masker.mask(annotation.message),
                 "title": self.masker.mask(annotation.title) if annotation.title else None,
+                "file": self.masker.mask(annotation.file) if annotation.file else None,
             }
         )
         self.annotations.append(masked)

@@ -364,6 +364,7 @@ async def test_secrets_are_masked_everywhere(spec: Spec, run: Any) -> None:
                 "run": 'echo "token=$TOKEN"\necho "$KEY"\n'
                 "echo '::add-mask::dynamic-value-42'\necho dynamic-value-42\n"
                 'echo "::warning title=$TOKEN::warn $TOKEN"\n'
+                'echo "::error file=src/$TOKEN.py,line=1::in a file"\n'
                 'echo "# summary $TOKEN" >> "$GITHUB_STEP_SUMMARY"\n'
                 'echo "out=$TOKEN" >> "$GITHUB_OUTPUT"',
                 "env": {"TOKEN": "${{ secrets.TOKEN }}", "KEY": "${{ secrets.KEY }}"},
@@ -381,6 +382,8 @@ async def test_secrets_are_masked_everywhere(spec: Spec, run: Any) -> None:
     assert "***" in (result.steps[0].summary or "")
     warning = next(a for a in result.annotations if a.level == "warning" and a.title)
     assert warning.title == "***" and warning.message == "warn ***"
+    located = next(a for a in result.annotations if a.message == "in a file")
+    assert located.file == "src/***.py"
     # GitHub refuses to pass on a job output holding a secret
     assert result.outputs == {"fine": "ok"}
     assert any("Skip output 'leaked'" in a.message for a in result.annotations)
