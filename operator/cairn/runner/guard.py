@@ -46,27 +46,37 @@ for line in sys.stdin:
         (groups.add if op == "+g" else groups.discard)(int(arg))
     elif op in ("+d", "-d"):
         (paths.add if op == "+d" else paths.discard)(json.loads(arg))
-def alive(pgid):
+def signalled(pgid, sig):
     try:
-        os.killpg(pgid, 0)
+        os.killpg(pgid, sig)
+        return True
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass
-    return True
-for pgid in groups:
+        return True
+def running():
+    # killed processes whose parent (the dead owner) cannot reap them stay as
+    # zombies, which a signal still reaches: /proc tells them apart
     try:
-        os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
+        names = os.listdir("/proc")
+    except OSError:
+        return any(signalled(g, 0) for g in groups)
+    for name in names:
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[0] != "Z" and int(fields[2]) in groups:
+                return True
+    return False
+groups = {g for g in groups if signalled(g, signal.SIGTERM)}
 deadline = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < deadline and any(alive(g) for g in groups):
+while groups and time.monotonic() < deadline and running():
     time.sleep(0.05)
 for pgid in groups:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    signalled(pgid, signal.SIGKILL)
 for path in paths:
     shutil.rmtree(path, ignore_errors=True)
 """
