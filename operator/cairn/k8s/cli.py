@@ -48,7 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--liveness",
         metavar="URL",
-        help="serve Kopf's liveness probe here (default: $CAIRN_LIVENESS_ENDPOINT)",
+        help="serve Kopf's liveness probe here; empty: none (default: $CAIRN_LIVENESS_ENDPOINT)",
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
 
@@ -65,6 +65,9 @@ def main(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Kopf logs every handler call at INFO: thousands of lines per run.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     try:
         settings = from_env(os.environ)
     except CairnError as error:
@@ -79,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         overrides["peering_name"] = args.peering
     if args.priority is not None:
         overrides["peering_priority"] = args.priority
-    if args.liveness:
+    if args.liveness is not None:
         overrides["liveness_endpoint"] = args.liveness
     settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
     operator.configure(operator.OperatorOptions(settings=settings))

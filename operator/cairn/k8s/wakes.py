@@ -107,6 +107,11 @@ class Waker:
                 handle.cancel()
         self._delayed = self._deadline = None
 
+    async def join(self) -> None:
+        """Wait until no wake runs (tests)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.gather(self._task, return_exceptions=True)
+
     async def halt(self) -> None:
         """Stop, cancelling a running wake: the operator is shutting down, and a
         wake cut short is one a crash could have cut (the next start replays it)."""
