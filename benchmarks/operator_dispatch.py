@@ -331,6 +331,8 @@ def measure_chain(api: KubeApiEmulator, length: int, rtts: tuple[float, float]) 
         before, after = names[f"j{n - 1}"], names[f"j{n}"]
         latencies.append(kubelet.created[after] - kubelet.completed[before])
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    if os.environ.get("OPERATOR_BENCH_VERBOSE"):
+        print("    latencies (ms):", " ".join(f"{v * 1000:.1f}" for v in latencies))
     print(
         f"(a) dispatch latency over a {length}-job chain (completion written -> next Job created)"
     )
@@ -381,22 +383,18 @@ def measure_memory(api: KubeApiEmulator, idle: int) -> None:
 
 
 def _load_idle(api: KubeApiEmulator, operator: subprocess.Popen[bytes], idle: int) -> int:
+    since = api.store.resource_version
     with InstantKubelet(api, hang=True):
         for n in range(idle):
             api.create(CIRUNS, cirun(f"idle-{n}", chain_workflow(2)), NAMESPACE)
-        api.wait_until(
-            CIWORKFLOWS,
-            lambda items: (
-                len(items) == idle
-                and all(
-                    ((i.get("status") or {}).get("state") or {}).get("j", {}).get("j0", {}).get("p")
-                    == "running"
-                    for i in items
-                )
-            ),
-            NAMESPACE,
-            timeout=900,
-        )
+        running: set[str] = set()
+        # follow the CIWorkflows' changes until every first job runs (no relisting)
+        for change in api.changes_sync(CIWORKFLOWS, NAMESPACE, since=since, timeout=600):
+            jobs = ((change.object.get("status") or {}).get("state") or {}).get("j") or {}
+            if jobs.get("j0", {}).get("p") == "running":
+                running.add(change.object["metadata"]["name"])
+                if len(running) == idle:
+                    break
         return rss_kib(operator.pid)
 
 

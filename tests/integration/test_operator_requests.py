@@ -271,3 +271,98 @@ jobs:
         assert run["status"]["phase"] == "Failed"
         state = jobs_state(workflow_of(kubeapi, "down"))["victim"]
         assert state["c"] == "failure" and "deleted while the operator" in state["r"]
+
+
+STUCK = """
+name: Stuck
+on: push
+jobs:
+  stuck:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo this pod never reports by itself
+"""
+
+
+def test_a_callback_annotation_completes_a_job_and_is_consumed(kubeapi: KubeApiEmulator) -> None:
+    """What the webhook receiver writes for a sandbox's callback reaches the engine."""
+    from cairn.engine import JobResult, callback_token
+    from cairn.k8s import tokens
+
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess") as kubelet, OperatorHarness(kubeapi):
+        kubelet.hang.add("stuck")
+        kubeapi.create(CIRUNS, cirun("called-back", {"stuck.yml": STUCK}), NAMESPACE)
+        name = workflow_of_when_ready(kubeapi, "called-back")
+        workflow = wait_workflow(kubeapi, name, _running("stuck"))
+        seed = workflow["spec"]["workflowRun"]["token_seed"]
+        key = tokens.callback_key(NAMESPACE, name)
+        stale = tokens.public_token(key, callback_token(seed, "stuck", 7))
+        result = JobResult(
+            instance_id="stuck", attempt=1, conclusion="success", outputs={"answer": "42"}
+        )
+        live = tokens.public_token(key, callback_token(seed, "stuck", 1))
+        kubeapi.patch(
+            CIWORKFLOWS,
+            name,
+            {
+                "metadata": {
+                    "annotations": {
+                        f"callback.cairn.dev/{stale}": result.model_copy(
+                            update={"attempt": 7}
+                        ).model_dump_json(),
+                        f"callback.cairn.dev/{live}": result.model_dump_json(),
+                    }
+                }
+            },
+            NAMESPACE,
+        )
+        run = wait_run(kubeapi, "called-back", timeout=30)
+        assert run["status"]["phase"] == "Succeeded"
+        final = workflow_of(kubeapi, "called-back")
+        assert jobs_state(final)["stuck"]["o"] == {"answer": "42"}
+        annotations = final["metadata"].get("annotations") or {}
+        assert not [a for a in annotations if a.startswith("callback.cairn.dev/")]
+        events = kubeapi.wait_until(
+            "events",
+            lambda evs: any("ignored a callback for stuck attempt 7" in e["message"] for e in evs),
+            NAMESPACE,
+            timeout=10,
+        )
+        assert any(e["type"] == "Warning" for e in events)
+
+
+DEPLOY = """
+name: Deploy
+on: push
+concurrency:
+  group: deploy-production
+  cancel-in-progress: true
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          if [ "${{ github.event.slow }}" = "true" ]; then sleep 60; fi
+          echo deployed
+"""
+
+
+def test_a_newer_run_cancels_the_one_in_progress_in_its_concurrency_group(
+    kubeapi: KubeApiEmulator,
+) -> None:
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess"), OperatorHarness(kubeapi):
+        first = cirun("deploy-1", {"deploy.yml": DEPLOY})
+        first["spec"]["event"]["payload"]["slow"] = True
+        kubeapi.create(CIRUNS, first, NAMESPACE)
+        name = workflow_of_when_ready(kubeapi, "deploy-1")
+        wait_workflow(kubeapi, name, _running("deploy"))
+        kubeapi.create(CIRUNS, cirun("deploy-2", {"deploy.yml": DEPLOY}), NAMESPACE)
+        second = wait_run(kubeapi, "deploy-2", timeout=30)
+        first_run = wait_run(kubeapi, "deploy-1", timeout=30)
+        assert first_run["status"]["phase"] == "Cancelled"
+        assert workflow_of(kubeapi, "deploy-1")["status"]["state"]["x"] == (
+            "concurrency_cancel_in_progress"
+        )
+        assert second["status"]["phase"] == "Succeeded"

@@ -256,7 +256,7 @@ class WorkflowLoop:
         if slot.body is not None and _rv(body) <= _rv(slot.body):
             return  # our own write coming back, or older news
         if slot.body is not None:
-            slot.body = dict(body)
+            slot.body = _cached(slot, body)
             if status.get("state") != slot.state_dict:
                 slot.state = slot.state_dict = None
         if requests or not status.get("state") or slot.clear_consumed:
@@ -360,6 +360,7 @@ class WorkflowLoop:
         except (SpecError, CheckpointError) as error:
             await self._write_error(slot, body, error, now)
             return
+        slot.body = body = _cached(slot, body)
         if not slot.reconciled:
             await self._reconcile_sandboxes(slot, state)
         wake = _Wake(run=run, state=state, started_fresh=fresh)
@@ -492,7 +493,7 @@ class WorkflowLoop:
         token = callback_token(wake.run.token_seed, payload.instance_id, payload.attempt)
         genuine = job is not None and token == callback.token
         current = job is not None and _is_live(job) and job.attempt == payload.attempt
-        if genuine and job is not None and not current and not _is_past(job, payload.attempt):
+        if genuine and job is not None and not current and _may_come(wake.state, job, payload):
             return True, None
         if not current:
             wake.notes.append(
@@ -746,7 +747,7 @@ class WorkflowLoop:
             {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": patch},
             status=True,
         )
-        slot.body = answer
+        slot.body = _cached(slot, answer)
         stored = (answer.get("status") or {}).get("state")
         if stored != new_state_dict:
             # The API server dropped part of the checkpoint (a CRD older than this code).
@@ -759,7 +760,8 @@ class WorkflowLoop:
             )
             slot.state, slot.state_dict = None, None
         else:
-            slot.state, slot.state_dict = wake.state, new_state_dict
+            # keep one copy: the stored dict equals ours
+            slot.state, slot.state_dict = wake.state, stored
         slot.clear_consumed = bool(consumed)
         await self.crash(slot.key, "after-checkpoint")
 
@@ -775,9 +777,8 @@ class WorkflowLoop:
                 {"op": "remove", "path": pointer},
             ]
         try:
-            slot.body = await self.cluster.json_patch(
-                CIWORKFLOW_PLURAL, *_where(slot.key), operations
-            )
+            answer = await self.cluster.json_patch(CIWORKFLOW_PLURAL, *_where(slot.key), operations)
+            slot.body = _cached(slot, answer)
         except Conflict:
             # One of them changed meanwhile (a new value to read): the next wake sees it.
             slot.body = None
@@ -789,6 +790,8 @@ class WorkflowLoop:
             stored = (slot.body.get("status") or {}).get("state")
             if stored != slot.state_dict:
                 slot.state = slot.state_dict = None
+            else:
+                slot.state_dict = stored
 
     async def _delete_orphans(self, slot: WorkflowSlot, state: WorkflowState) -> None:
         """After the first checkpoint in this process: Jobs of attempts that are
@@ -862,6 +865,17 @@ def _where(key: WorkflowKey) -> tuple[str, str]:
     return key.namespace, key.name
 
 
+def _cached(slot: WorkflowSlot, body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the slot keeps of an object: all of it but the compiled plan, once
+    the run spec of that generation is parsed (it lives in ``slot.run``)."""
+    meta = body.get("metadata") or {}
+    identity = (str(meta.get("uid")), int(meta.get("generation") or 0))
+    spec = body.get("spec") or {}
+    if slot.run_of != identity or "workflowRun" not in spec:
+        return dict(body)
+    return {**body, "spec": {k: v for k, v in spec.items() if k != "workflowRun"}}
+
+
 def _attempt_of(obj: Mapping[str, Any]) -> tuple[str, int] | None:
     who = sandbox_identity(obj)
     return None if who is None else (who.instance_id, who.attempt)
@@ -875,6 +889,18 @@ def _is_live(job: JobState) -> bool:
 def _is_past(job: JobState, attempt: int) -> bool:
     """Is ``attempt`` over for this instance (superseded, or concluded)?"""
     return job.attempt > attempt or (job.attempt == attempt and job.completed)
+
+
+def _may_come(state: WorkflowState, job: JobState, payload: Any) -> bool:
+    """Could this attempt still be dispatched? A callback can outrun the checkpoint
+    that dispatches its attempt (the Job is created first): the instance's own
+    attempt not dispatched yet, or the next one (a retry or lost sandbox)."""
+    if state.phase == "completed":
+        return False
+    attempt = payload.attempt
+    if job.attempt == attempt:
+        return not job.dispatched
+    return attempt == job.attempt + 1 and (job.completed or job.dispatched)
 
 
 def _retry_targets(run: WorkflowRun, state: WorkflowState, name: str) -> list[str]:

@@ -21,6 +21,7 @@ registry to Kopf's ``KopfRunner``). Choices:
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -30,8 +31,9 @@ from typing import Any
 
 import kopf
 
+from cairn.errors import CairnError
 from cairn.k8s import handlers_runs, handlers_sandboxes, handlers_workflows
-from cairn.k8s.cluster import Cluster
+from cairn.k8s.cluster import Cluster, NotFound
 from cairn.k8s.launcher import Launcher, RunnerClasses
 from cairn.k8s.loop import CrashHook, LoopTuning, WorkflowLoop
 from cairn.k8s.recorder import EventRecorder
@@ -66,6 +68,10 @@ class OperatorOptions:
     @classmethod
     def from_environment(cls) -> OperatorOptions:
         return cls(settings=from_env(os.environ))
+
+
+class OperatorStartError(CairnError):
+    """The operator cannot start (missing CRDs, an unreadable operator key)."""
 
 
 _options: OperatorOptions | None = None
@@ -116,7 +122,14 @@ class CairnOperator:
 
     async def start(self) -> None:
         # RunnerClasses are known before any job is rendered; watch events keep them current.
-        self.runner_classes.replace_all(await self.cluster.list(RUNNERCLASS_PLURAL, None))
+        try:
+            classes = await self.cluster.list(RUNNERCLASS_PLURAL, None)
+        except NotFound:
+            raise OperatorStartError(
+                "the API server does not serve runnerclasses.cairn.dev: install the CRDs "
+                "first (kubectl apply -k crds/)"
+            ) from None
+        self.runner_classes.replace_all(classes)
 
     async def stop(self) -> None:
         await self.workflows.close()
@@ -152,6 +165,11 @@ def make_registry() -> kopf.OperatorRegistry:
         app = CairnOperator(options, Cluster.connect())
         await app.start()
         memo.cairn = app
+        # What exists now (modules, Kopf's registries) lives as long as the process:
+        # keep it out of the garbage collector's full passes, which otherwise stall
+        # every wake for tens of milliseconds once the heap is large.
+        gc.collect()
+        gc.freeze()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:

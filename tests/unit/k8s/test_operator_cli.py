@@ -1,0 +1,61 @@
+"""``cairn operator``: flags and CAIRN_* settings reach Kopf."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+import pytest
+
+from cairn.cli import main
+from cairn.k8s import operator
+
+
+@pytest.fixture
+def kopf_run(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    called: dict[str, Any] = {}
+    monkeypatch.setattr(kopf, "run", lambda **kwargs: called.update(kwargs))
+    for name in ("CAIRN_NAMESPACES", "CAIRN_PEERING_NAME", "POD_NAME", "CAIRN_PEERING_PRIORITY"):
+        monkeypatch.delenv(name, raising=False)
+    yield called
+    operator.configure(None)
+
+
+def test_namespaces_standalone_and_priority(kopf_run: dict[str, Any]) -> None:
+    args = ["operator", "-n", "ci", "-n", "ci-staging", "--standalone", "--priority", "7"]
+    assert main(args) == 0
+    assert kopf_run["namespaces"] == ["ci", "ci-staging"] and not kopf_run["clusterwide"]
+    assert kopf_run["standalone"] is True and kopf_run["peering_name"] is None
+    assert kopf_run["priority"] == 7
+    assert kopf_run["registry"] is operator.registry
+
+
+def test_cluster_wide_with_peering_from_the_environment(
+    kopf_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAIRN_PEERING_NAME", "cairn-ha")
+    monkeypatch.setenv("POD_NAME", "cairn-operator-7d9f-abcde")
+    assert main(["operator", "--liveness", ""]) == 0
+    assert kopf_run["clusterwide"] and kopf_run["namespaces"] == []
+    assert kopf_run["peering_name"] == "cairn-ha" and kopf_run["standalone"] is None
+    assert kopf_run["priority"] > 0  # derived from the pod name
+    assert kopf_run["liveness_endpoint"] is None
+
+
+def test_a_malformed_setting_stops_the_operator_with_its_name(
+    kopf_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CAIRN_JOB_TTL_SECONDS", "a day")
+    assert main(["operator"]) == 2
+    assert "CAIRN_JOB_TTL_SECONDS" in capsys.readouterr().err
+    assert not kopf_run
+
+
+def test_kopf_keeps_its_bookkeeping_in_status_and_posts_only_warnings() -> None:
+    settings = kopf.OperatorSettings()
+    operator.apply_kopf_settings(settings, operator.OperatorOptions().settings)
+    assert settings.persistence.finalizer == "cairn.dev/finalizer"
+    assert isinstance(settings.persistence.progress_storage, kopf.StatusProgressStorage)
+    assert isinstance(settings.persistence.diffbase_storage, kopf.StatusDiffBaseStorage)
+    assert settings.posting.level == 30
+    assert settings.peering.clusterwide and settings.peering.name == "cairn"
