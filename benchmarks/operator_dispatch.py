@@ -51,12 +51,18 @@ from cairn.k8s import resources  # noqa: E402
 from cairn.runner.termination import encode_termination_message  # noqa: E402
 
 NAMESPACE = "bench"
+#: a namespace no operator watches, for the baselines
+QUIET = "bench-baselines"
 PROFILE = os.environ.get("OPERATOR_BENCH_PROFILE", "").split()
 CIRUNS = "ciruns.cairn.dev"
 CIWORKFLOWS = "ciworkflows.cairn.dev"
 BUDGET_BYTES = 512 * 1024
 #: how long each benchmark job "runs" once its pod started
 JOB_SECONDS = 0.02
+#: how long after its pod the Job controller writes a Job's own completion (in a
+#: cluster another process does it concurrently; here it would contend for the
+#: emulator's interpreter exactly while the operator dispatches)
+JOB_CONTROLLER_SECONDS = 0.01
 TERMINAL = ("Succeeded", "Failed", "Cancelled", "Error")
 
 
@@ -145,6 +151,7 @@ class InstantKubelet:
         }
         self._container(pod_name, "Succeeded", {"terminated": terminated})
         self.completed[meta["name"]] = time.perf_counter()  # the completion is in the API
+        threading.Event().wait(JOB_CONTROLLER_SECONDS)  # the Job controller reacts later
         condition = {
             "type": "Complete",
             "status": "True",
@@ -275,7 +282,7 @@ def api_round_trip(api: KubeApiEmulator, samples: int = 60) -> tuple[float, floa
                 body = {"metadata": {"name": f"rtt-bare-{n}"}, "data": {"k": "v"}}
                 started = time.perf_counter()
                 async with session.post(
-                    f"{api.url}/api/v1/namespaces/{NAMESPACE}/configmaps",
+                    f"{api.url}/api/v1/namespaces/{QUIET}/configmaps",
                     data=json.dumps(body),
                     headers=headers,
                 ) as response:
@@ -291,13 +298,119 @@ def api_round_trip(api: KubeApiEmulator, samples: int = 60) -> tuple[float, floa
             for n in range(samples):
                 body = {"metadata": {"name": f"rtt-client-{n}"}, "data": {"k": "v"}}
                 started = time.perf_counter()
-                await cluster.create("configmaps", NAMESPACE, body)
+                await cluster.create("configmaps", QUIET, body)
                 times.append(time.perf_counter() - started)
         finally:
             await cluster.close()
         return times[10:]
 
     return statistics.median(asyncio.run(bare())), statistics.median(asyncio.run(client()))
+
+
+def job_round_trip(samples: int = 40) -> float:
+    """Median seconds to create a sandbox Job (as the operator renders one) with the
+    operator's client, in a namespace nobody watches."""
+    import asyncio
+
+    from cairn.engine.testing import EngineHarness, make_run
+    from cairn.k8s.cluster import Cluster
+    from cairn.k8s.runnerclass import select_for_job
+    from cairn.k8s.sandbox import WorkflowIdentity, render_sandbox
+    from cairn.k8s.settings import OperatorSettings
+
+    harness = EngineHarness(make_run(chain_workflow(samples)))
+    settings = OperatorSettings(callback_base_url=None)
+    runner_class = select_for_job(harness.spec("j0"), [], settings=settings)
+    jobs = []
+    for n in range(samples):
+        spec = harness.spec("j0").model_copy(update={"instance_id": f"j{n}"})
+        identity = WorkflowIdentity(QUIET, "run", "wf", "uid")
+        jobs.append(render_sandbox(spec, runner_class, identity, settings).job)
+
+    async def measure() -> list[float]:
+        cluster = Cluster.connect()
+        times = []
+        try:
+            for job in jobs:
+                started = time.perf_counter()
+                await cluster.create("jobs", QUIET, job)
+                times.append(time.perf_counter() - started)
+        finally:
+            await cluster.close()
+        return times[5:]
+
+    return statistics.median(asyncio.run(measure()))
+
+
+KOPF_FLOOR_OPERATOR = """
+import logging, time
+import kopf
+
+@kopf.on.startup()
+def quiet(settings, **_):
+    settings.posting.level = logging.WARNING
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+@kopf.on.event("", "v1", "pods")
+async def pod(body, **_):
+    for status in (body.get("status") or {}).get("containerStatuses") or []:
+        if "terminated" in status.get("state", {}):
+            print("seen", body["metadata"]["name"], time.time(), flush=True)
+"""
+
+
+def kopf_floor(api: KubeApiEmulator, samples: int = 30) -> float:
+    """Median seconds from a pod's status write to a bare Kopf ``on.event`` handler
+    (another process): what any Kopf operator pays before its own code runs."""
+    directory = Path(tempfile.mkdtemp(prefix="cairn-kopf-floor-"))
+    (directory / "floor.py").write_text(KOPF_FLOOR_OPERATOR)
+    out = directory / "out.txt"
+    with out.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kopf", "run", "--standalone", "-n", QUIET, "floor.py"],
+            cwd=directory,
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            api.wait_for_watches("pods", timeout=60)
+            written: dict[str, float] = {}
+            for n in range(samples):
+                name = f"floor-{n}"
+                pod = {
+                    "metadata": {"name": name},
+                    "spec": {"containers": [{"name": "c", "image": "x"}]},
+                }
+                api.create("pods", pod, QUIET)
+                status = {
+                    "phase": "Succeeded",
+                    "containerStatuses": [
+                        {
+                            "name": "c",
+                            "ready": False,
+                            "restartCount": 0,
+                            "image": "x",
+                            "imageID": "",
+                            "state": {"terminated": {"exitCode": 0}},
+                        }
+                    ],
+                }
+                api.patch_status("pods", name, status, QUIET)
+                written[name] = time.time()
+                api.wait_for("pods", name, QUIET, predicate=lambda o: o is not None, timeout=10)
+                deadline = time.monotonic() + 10
+                while f"{name} " not in out.read_text() and time.monotonic() < deadline:
+                    threading.Event().wait(0.002)  # the child writes to a file: poll it
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    seen = {}
+    for line in out.read_text().splitlines():
+        if line.startswith("seen "):
+            _, name, at = line.split()
+            seen[name] = float(at)
+    delays = [seen[name] - at for name, at in written.items() if name in seen][5:]
+    return statistics.median(delays)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -312,7 +425,9 @@ def operator_requests(api: KubeApiEmulator) -> int:
 # --- the measurements ---------------------------------------------------------------------
 
 
-def measure_chain(api: KubeApiEmulator, length: int, rtts: tuple[float, float]) -> None:
+def measure_chain(
+    api: KubeApiEmulator, length: int, rtts: tuple[float, float], job_rtt: float, floor: float
+) -> None:
     bare, rtt = rtts
     with InstantKubelet(api) as kubelet:
         api.reset_request_counts()
@@ -342,6 +457,12 @@ def measure_chain(api: KubeApiEmulator, length: int, rtts: tuple[float, float]) 
     )
     print(f"    p50 {p50 * 1000:7.2f} ms = {p50 / rtt:5.1f}x the round trip   (target <= 5x)")
     print(f"    p99 {p99 * 1000:7.2f} ms = {p99 / rtt:5.1f}x the round trip")
+    own = p50 - floor - job_rtt
+    print(
+        f"    of the p50: {floor * 1000:.2f} ms a bare Kopf handler waits for a pod's write, "
+        f"{job_rtt * 1000:.2f} ms to create a Job, {own * 1000:.2f} ms the operator's own "
+        f"({own / rtt:.1f}x the round trip)"
+    )
     print(
         f"(b) API requests per job instance: {requests} requests / {length} jobs = "
         f"{requests / length:.2f}   (target <= 4)"
@@ -409,11 +530,14 @@ def main() -> int:
         for crd in ("cirun.yaml", "ciworkflow.yaml", "runnerclass.yaml"):
             api.register_crd(ROOT / "crds" / crd)
         api.create("namespaces", {"metadata": {"name": NAMESPACE}})
+        api.create("namespaces", {"metadata": {"name": QUIET}})
         rtts = api_round_trip(api)
+        job_rtt = job_round_trip()
+        floor = kopf_floor(api)
         operator = start_operator()
         try:
             wait_watches(api)
-            measure_chain(api, args.chain, rtts)
+            measure_chain(api, args.chain, rtts, job_rtt, floor)
             measure_size(api, args.wide)
         finally:
             operator.terminate()

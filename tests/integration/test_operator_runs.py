@@ -177,7 +177,7 @@ def test_an_invalid_workflow_fails_the_run_with_its_position(kubeapi: KubeApiEmu
         kubeapi.create("ciruns.cairn.dev", cirun("invalid", {"ci.yml": INVALID}), "default")
         run = wait_run(kubeapi, "invalid", timeout=30)
         status = run["status"]
-        assert status["phase"] == "Failed"
+        assert status["phase"] == "Error"
         ready = next(c for c in status["conditions"] if c["type"] == "Ready")
         assert (ready["status"], ready["reason"]) == ("False", "InvalidWorkflow")
         assert ".github/workflows/ci.yml:7:12:" in ready["message"]

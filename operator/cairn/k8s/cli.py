@@ -34,7 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     peering.add_argument(
         "--peering",
         metavar="NAME",
-        help="the ClusterKopfPeering replicas share (default: $CAIRN_PEERING_NAME or cairn)",
+        help="the Kopf peering object replicas share: a ClusterKopfPeering, or a KopfPeering "
+        "in each namespace given with -n (default: $CAIRN_PEERING_NAME or cairn)",
     )
     peering.add_argument(
         "--standalone", action="store_true", help="run without peering (a single replica)"

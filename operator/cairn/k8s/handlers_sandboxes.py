@@ -26,7 +26,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     ) -> None:
         report = report_from_job(body, deleted=type == "DELETED")
         if report is not None and namespace:
-            memo.cairn.workflows.on_sandbox_report(namespace, report)
+            await memo.cairn.workflows.on_sandbox_report(namespace, report)
 
     @kopf.on.event("", "v1", "pods", labels=_CAIRN, registry=registry)
     async def pod_event(
@@ -35,7 +35,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         # A deleted pod's last state still counts (its termination message, if any).
         report = report_from_pod(body)
         if report is not None and namespace:
-            memo.cairn.workflows.on_sandbox_report(namespace, report)
+            await memo.cairn.workflows.on_sandbox_report(namespace, report)
 
     @kopf.on.event(GROUP, VERSION, RUNNERCLASS_PLURAL, registry=registry)
     async def runnerclass_event(type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:

@@ -262,32 +262,40 @@ class WorkflowLoop:
         if requests or not status.get("state") or slot.clear_consumed:
             slot.waker.wake()
 
-    def on_sandbox_report(self, namespace: str, report: SandboxReport) -> None:
-        """A Job or Pod of one of our attempts changed."""
+    async def on_sandbox_report(self, namespace: str, report: SandboxReport) -> None:
+        """A Job or Pod of one of our attempts changed. A result is acted on in the
+        caller's task (see ``Waker.wake_here``): it is what dependents wait for."""
+        slot = self._take_report(namespace, report)
+        if slot is not None:
+            await slot.waker.wake_here()
+
+    def _take_report(self, namespace: str, report: SandboxReport) -> WorkflowSlot | None:
+        """Keep a report; the slot to wake now, if any."""
         key = WorkflowKey(namespace, report.workflow)
         if key in self.finished:
-            return
+            return None
         slot = self.slots.get(key)
         if slot is not None and slot.state is not None:
             job = slot.state.jobs.get(report.instance_id)
             if job is not None and _is_past(job, report.attempt):
-                return
+                return None
             if (
                 report.kind == "started"
                 and job is not None
                 and job.attempt == report.attempt
                 and job.phase in ("running", "completed")
             ):
-                return  # already known to run (a dispatch not yet in our state still counts)
+                return None  # already known to run (a dispatch not yet in our state counts)
         slot = self.slot(key)
         if report.kind == "started":
             if report.attempt_key not in slot.starts:
                 slot.starts[report.attempt_key] = report
                 slot.waker.wake(delay=self.tuning.start_coalesce_seconds)
-            return
+            return None
         if report.stronger_than(slot.reports.get(report.attempt_key)):
             slot.reports[report.attempt_key] = report
-            slot.waker.wake()
+            return slot
+        return None
 
     def deliver(self, key: WorkflowKey, event: Event) -> None:
         """A concurrency verdict for a workflow (from the arbiter)."""

@@ -13,10 +13,10 @@ registry to Kopf's ``KopfRunner``). Choices:
   its finalizer is ``cairn.dev/finalizer``.
 - **Posting**: Kopf turns handler logs into Kubernetes Events; only warnings
   and errors are posted, the transitions are Cairn's own aggregated Events.
-- **Peering**: replicas share the ``ClusterKopfPeering`` named by
-  ``--peering``/``CAIRN_PEERING_NAME`` (also when watching only some
-  namespaces, so one peering object serves every deployment shape), each with
-  its own priority; ``--standalone`` runs without.
+- **Peering**: replicas share the peering object named by
+  ``--peering``/``CAIRN_PEERING_NAME`` (a ``ClusterKopfPeering`` when watching
+  all namespaces, a ``KopfPeering`` in each watched namespace otherwise, as
+  Kopf does), each with its own priority; ``--standalone`` runs without.
 """
 
 from __future__ import annotations
@@ -144,7 +144,6 @@ def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, settings: Operator
     kopf_settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field=DIFFBASE_FIELD)
     kopf_settings.posting.level = logging.WARNING
     if not kopf_settings.peering.standalone:
-        kopf_settings.peering.clusterwide = True
         kopf_settings.peering.name = settings.peering_name
 
 

@@ -486,7 +486,7 @@ class RunLoop:
             return
         generation = body["metadata"].get("generation")
         fields = {
-            "phase": "Failed" if reason == REASON_INVALID else "Error",
+            "phase": "Error",
             "message": clip(message),
             "completedAt": rfc3339(now),
             "observedGeneration": generation,
@@ -579,11 +579,12 @@ def _setup_status(
         wanted = [ready, ConditionValue(CONDITION_SUCCEEDED, "Unknown", "Running", "")]
         fields.update(phase="Running", message=f"running {len(children)} workflow(s)")
     elif invalid:
+        # Nothing could start: the run is in error (with valid ones beside, it fails).
         wanted = [
             ConditionValue(CONDITION_READY, "False", REASON_INVALID, invalid),
             ConditionValue(CONDITION_SUCCEEDED, "False", REASON_INVALID, invalid),
         ]
-        fields.update(phase="Failed", message=clip(invalid), completedAt=rfc3339(now))
+        fields.update(phase="Error", message=clip(invalid), completedAt=rfc3339(now))
         fields["duration"] = "0s"
     else:
         message = _not_triggered_message(setup)

@@ -38,12 +38,31 @@ class Waker:
         self._deadline: asyncio.TimerHandle | None = None
         self.deadline: datetime | None = None
         self._stopped = False
+        #: a wake runs in a caller's task (``wake_here``)
+        self._borrowed = False
         #: how many times the wake function ran (tests and benchmarks)
         self.runs = 0
 
     @property
     def busy(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._borrowed or (self._task is not None and not self._task.done())
+
+    async def wake_here(self) -> None:
+        """Like ``wake()``, but when no wake runs, run it in the calling task at
+        once instead of queueing a new task behind whatever else is ready: the
+        latency-critical path (a job finished, its dependents start) then does
+        not wait for unrelated work of the event loop."""
+        if self._stopped:
+            return
+        if self.busy:
+            self.wake()
+            return
+        self._pending = True
+        self._borrowed = True
+        try:
+            await self._drive()
+        finally:
+            self._borrowed = False
 
     def wake(self, delay: float = 0.0) -> None:
         """Run the wake function now (or after ``delay`` seconds, unless an

@@ -58,4 +58,4 @@ def test_kopf_keeps_its_bookkeeping_in_status_and_posts_only_warnings() -> None:
     assert isinstance(settings.persistence.progress_storage, kopf.StatusProgressStorage)
     assert isinstance(settings.persistence.diffbase_storage, kopf.StatusDiffBaseStorage)
     assert settings.posting.level == 30
-    assert settings.peering.clusterwide and settings.peering.name == "cairn"
+    assert settings.peering.name == "cairn"
