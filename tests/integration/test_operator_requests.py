@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -366,3 +367,40 @@ def test_a_newer_run_cancels_the_one_in_progress_in_its_concurrency_group(
             "concurrency_cancel_in_progress"
         )
         assert second["status"]["phase"] == "Succeeded"
+
+
+def test_a_deadline_that_passed_while_the_operator_was_down(kubeapi: KubeApiEmulator) -> None:
+    """The one timer is rebuilt from the checkpoint: a restart after the deadline acts at once."""
+    workflow_yaml = """
+name: Stuck
+on: push
+jobs:
+  stuck:
+    runs-on: ubuntu-latest
+    timeout-minutes: 0.02
+    steps:
+      - run: echo hanging
+"""
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess") as kubelet:
+        kubelet.hang.add("stuck")
+        operator = OperatorHarness(kubeapi).start()
+        try:
+            kubeapi.create(CIRUNS, cirun("late", {"stuck.yml": workflow_yaml}), NAMESPACE)
+            name = workflow_of_when_ready(kubeapi, "late")
+            running = wait_workflow(kubeapi, name, _running("stuck"))
+            operator.stop()
+            deadline = datetime.fromisoformat(jobs_state(running)["stuck"]["d"])
+            # The condition here is the clock itself: no operator runs until the
+            # deadline is behind us (an exact instant, not a guessed delay).
+            remaining = (deadline - datetime.now(UTC)).total_seconds()
+            if remaining > 0:
+                threading.Event().wait(remaining + 0.05)
+            assert datetime.now(UTC) > deadline
+            operator.start()
+            run = wait_run(kubeapi, "late", timeout=30)
+        finally:
+            operator.stop()
+        job = jobs_state(workflow_of(kubeapi, "late"))["stuck"]
+        assert (job["c"], job["r"]) == ("failure", "timed_out")
+        assert run["status"]["phase"] == "Failed"

@@ -220,3 +220,55 @@ def test_a_run_no_workflow_is_triggered_by_ends_at_once(kubeapi: KubeApiEmulator
         assert reasons == {"Ready": "NoWorkflowsTriggered", "Succeeded": "NoWorkflowsTriggered"}
         assert "pr.yml" in status["message"]
         assert not workflows_of(kubeapi, "quiet") and not kubelet.jobs_seen
+
+
+SECRET = "s3cret-value-42"  # the workflow compares its digest, never the value
+SECRETS_AND_MATRIX = """
+name: Dynamic
+on: push
+jobs:
+  plan:
+    runs-on: ubuntu-latest
+    outputs:
+      targets: ${{ steps.list.outputs.targets }}
+    steps:
+      - id: list
+        run: echo 'targets=["eu", "us"]' >> "$GITHUB_OUTPUT"
+  deploy:
+    needs: plan
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        target: ${{ fromJSON(needs.plan.outputs.targets) }}
+    steps:
+      - run: |
+          digest=$(printf %s "${{ secrets.DEPLOY_TOKEN }}" | sha256sum | cut -c1-12)
+          test "$digest" = 194b91bb657b && echo "to ${{ matrix.target }}"
+"""
+
+
+def test_secrets_reach_the_sandbox_and_a_dynamic_matrix_expands(kubeapi: KubeApiEmulator) -> None:
+    install_crds(kubeapi)
+    kubeapi.create(
+        "secrets",
+        {"metadata": {"name": "ci-secrets"}, "stringData": {"DEPLOY_TOKEN": SECRET}},
+        "default",
+    )
+    with TestKubelet(kubeapi) as kubelet, OperatorHarness(kubeapi):
+        run = cirun("dynamic", {"dynamic.yml": SECRETS_AND_MATRIX}, secrets={"name": "ci-secrets"})
+        kubeapi.create("ciruns.cairn.dev", run, "default")
+        finished = wait_run(kubeapi, "dynamic", timeout=60)
+        assert finished["status"]["phase"] == "Succeeded", finished["status"]
+        (workflow,) = workflows_of(kubeapi, "dynamic")
+        assert conclusions(workflow) == {
+            "plan": "success",
+            "deploy.0": "success",
+            "deploy.1": "success",
+        }
+        assert workflow["spec"]["workflowRun"]["secret_names"] == ["DEPLOY_TOKEN"]
+        # the value never appears in what the operator wrote
+        for job in kubeapi.list("jobs.batch", "default"):
+            assert SECRET not in str(job)
+        for config_map in kubeapi.list("configmaps", "default"):
+            assert SECRET not in str(config_map)
+        assert len(kubelet.jobs_seen) == 3
