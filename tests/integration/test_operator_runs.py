@@ -272,3 +272,48 @@ def test_secrets_reach_the_sandbox_and_a_dynamic_matrix_expands(kubeapi: KubeApi
         for config_map in kubeapi.list("configmaps", "default"):
             assert SECRET not in str(config_map)
         assert len(kubelet.jobs_seen) == 3
+
+
+def test_bad_objects_end_in_error_with_a_reason(kubeapi: KubeApiEmulator) -> None:
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess"), OperatorHarness(kubeapi):
+        # a git source over a transport the operator does not allow
+        source = {"repo": "file:///etc", "sha": "a" * 40}
+        kubeapi.create(
+            "ciruns.cairn.dev",
+            {
+                "apiVersion": "cairn.dev/v1alpha1",
+                "kind": "CIRun",
+                "metadata": {"name": "local-files"},
+                "spec": {"source": source},
+            },
+            "default",
+        )
+        # a CIWorkflow written by hand whose plan is not one
+        kubeapi.create(
+            "ciworkflows.cairn.dev",
+            {
+                "apiVersion": "cairn.dev/v1alpha1",
+                "kind": "CIWorkflow",
+                "metadata": {"name": "handmade"},
+                "spec": {
+                    "run": "nobody",
+                    "file": "ci.yml",
+                    "workflowRun": {"name": "x", "plan": {"jobs": 3}, "token_seed": "s" * 16},
+                },
+            },
+            "default",
+        )
+        run = wait_run(kubeapi, "local-files", timeout=30)
+        assert run["status"]["phase"] == "Error"
+        ready = next(c for c in run["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["reason"] == "SourceUnavailable" and "file transport" in ready["message"]
+        workflow = kubeapi.wait_for(
+            "ciworkflows.cairn.dev",
+            "handmade",
+            "default",
+            predicate=lambda o: o is not None and o.get("status", {}).get("phase") == "Error",
+            timeout=30,
+        )
+        assert workflow is not None
+        assert workflow["status"]["message"].startswith("SpecError: spec.workflowRun.plan")
