@@ -370,7 +370,12 @@ class WorkflowLoop:
             return
         slot.body = body = _cached(slot, body)
         if not slot.reconciled:
-            await self._reconcile_sandboxes(slot, state)
+            if fresh:
+                # Nothing ran yet: Jobs a crashed first wake made are found again by
+                # name when this wake starts the same attempts (AlreadyExists).
+                slot.reconciled = True
+            else:
+                await self._reconcile_sandboxes(slot, state)
         wake = _Wake(run=run, state=state, started_fresh=fresh)
         requests = read_requests(
             body["metadata"].get("annotations"), tokens.callback_key(*_where(slot.key))
