@@ -990,7 +990,8 @@ def _transitions(
                 (f"Workflow{word}", f"workflow {word.lower()}{why}", word == "Failed", 100)
             )
     del run
-    return notes
+    # Endings before beginnings: "greet succeeded; build.0 started" reads as what happened.
+    return sorted(notes, key=lambda note: -note[3])
 
 
 def _past(word: str) -> str:
