@@ -9,12 +9,17 @@ counted as the operator's):
   graceful, as on a real node), marks the Job active, waits for the spec
   ConfigMap the pod mounts, and reports the runner container Running;
 - it runs the pod's command: the real ``cairn runner`` with the ConfigMap's
-  spec written to a temporary file, the mounted secrets written to a
-  temporary directory, the result written where the termination message would
+  spec written to a temporary file, the mounted Secret volumes (``secrets``,
+  and ``callback`` when the operator set up a callback) written into the
+  pod's directory, the result written where the termination message would
   be. ``mode="subprocess"`` (the default) runs ``python -m cairn.cli runner``
-  as a process of its own, like the container would; ``mode="inprocess"``
-  awaits the same runner (``cairn.runner.run_job``) inside the kubelet, for
-  scale tests where an interpreter start per job would dominate;
+  as a process of its own, like the container would, with the runner
+  container's env (``value`` and ``secretKeyRef``; a path under one of the
+  container's mounts is moved into the pod's directory), so a sandbox's
+  result that does not fit in the termination message reaches the operator
+  by the runner's real callback; ``mode="inprocess"`` awaits the same runner
+  (``cairn.runner.run_job``) inside the kubelet, for scale tests where an
+  interpreter start per job would dominate (no env, so no callback);
 - it writes back what a node and the Job controller would: the pod's
   ``state.terminated`` with the termination message, then the Job's
   ``succeeded``/``failed`` counts and ``Complete``/``Failed`` condition;
@@ -257,33 +262,66 @@ class TestKubelet:
         text: str = found["data"][SPEC_KEY]
         return text
 
-    def _secrets(self, template: dict[str, Any]) -> dict[str, str]:
-        volume = next(v for v in template["spec"]["volumes"] if v["name"] == "secrets")
-        source = volume.get("secret")
+    def _secret_data(self, name: str) -> dict[str, str]:
+        secret = self.api.find("secrets", name, self.namespace) or {}
+        return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+    def _volume_files(self, template: dict[str, Any], volume_name: str) -> dict[str, str]:
+        """The files a Secret volume shows: its items (path -> text), or every key."""
+        volume = next((v for v in template["spec"]["volumes"] if v["name"] == volume_name), None)
+        source = (volume or {}).get("secret")
         if source is None:
             return {}
-        secret = self.api.find("secrets", source["secretName"], self.namespace) or {}
-        data = secret.get("data") or {}
-        return {
-            item["path"]: base64.b64decode(data[item["key"]]).decode()
-            for item in source.get("items", [])
-            if item["key"] in data
-        }
+        data = self._secret_data(source["secretName"])
+        if "items" not in source:
+            return data
+        return {item["path"]: data[item["key"]] for item in source["items"] if item["key"] in data}
+
+    def _runner_env(self, template: dict[str, Any], mounts: dict[str, Path]) -> dict[str, str]:
+        """The runner container's env as a node would give it, with paths under
+        the container's mounts moved to where the kubelet keeps those volumes."""
+        (runner,) = [c for c in template["spec"]["containers"] if c["name"] == RUNNER_CONTAINER]
+        by_volume = {m["name"]: m["mountPath"] for m in runner.get("volumeMounts", [])}
+        moves = [(by_volume[v], str(p)) for v, p in mounts.items() if v in by_volume]
+        env: dict[str, str] = {}
+        for item in runner.get("env", []):
+            ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+            if ref is not None:
+                value = self._secret_data(ref["name"]).get(ref["key"])
+                if value is None and not ref.get("optional"):
+                    raise RuntimeError(f"env {item['name']}: secret key {ref['key']} missing")
+                if value is not None:
+                    env[item["name"]] = value
+                continue
+            value = str(item.get("value", ""))
+            for mount_path, local in moves:
+                if value == mount_path or value.startswith(mount_path + "/"):
+                    value = local + value[len(mount_path) :]
+                    break
+            env[item["name"]] = value
+        return env
 
     async def _execute(self, template: dict[str, Any], spec_text: str, run: PodRun) -> None:
         directory = self._workdir / run.pod
-        workspace, secrets_dir, home = directory / "ws", directory / "secrets", directory / "home"
-        for path in (workspace, secrets_dir, home):
+        mounts = {
+            "workspace": directory / "ws",
+            "secrets": directory / "secrets",
+            "home": directory / "home",
+            "callback": directory / "callback",
+        }
+        for path in mounts.values():
             path.mkdir(parents=True, exist_ok=True)
-        secrets = self._secrets(template)
-        for key, value in secrets.items():
-            (secrets_dir / key).write_text(value)
+        secrets = self._volume_files(template, "secrets")
+        for volume in ("secrets", "callback"):
+            for key, value in self._volume_files(template, volume).items():
+                (mounts[volume] / key).write_text(value)
+        workspace, secrets_dir = mounts["workspace"], mounts["secrets"]
         if self.mode == "inprocess":
             await self._execute_inprocess(spec_text, run, workspace, secrets)
             return
         spec_file, result_file = directory / "spec.json", directory / "termination-log"
         spec_file.write_text(spec_text)
-        env = {**os.environ, "HOME": str(home), "CAIRN_SANDBOX": "kubernetes"}
+        env = {**os.environ, **self._runner_env(template, mounts)}
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

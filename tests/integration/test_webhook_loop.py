@@ -1,12 +1,13 @@
 """The whole loop: a git repository on disk, a signed push delivery, the real
 ``cairn webhook`` process, the real operator, sandbox Jobs run by the test
-kubelet, a sandbox's completion callback through the receiver, ``Succeeded``.
+kubelet with the real ``cairn runner``, ``Succeeded``.
 
-One job's pod is made to hang (``kubelet.hang``) and the test plays its
-sandbox's callback client: it reads the callback URL and token from the Job's
-environment and the secret from the Secret the operator made for that
-attempt, and POSTs the job's result. So the job completes only through the
-channel under test: receiver → ``callback.cairn.dev/<token>`` → operator.
+The first job's output is larger than a termination message holds, so its
+runner writes the cut-down result there and POSTs the whole one to the
+receiver (URL, token and secret from the sandbox's env and callback Secret
+volume, as the operator rendered them); the dependent job sees the whole
+output only if it travelled receiver → ``callback.cairn.dev/<token>`` →
+operator.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from typing import Any
 import pytest
 
 from cairn import cli
-from cairn.k8s.resources import ANNOTATION_INSTANCE_ID, LABEL_RUN
+from cairn.k8s.resources import ANNOTATION_INSTANCE_ID, CALLBACK_ANNOTATION_PREFIX, LABEL_RUN
 from cairn.k8s.sandbox import CALLBACK_SECRET_KEY, ENV_CALLBACK_TOKEN, ENV_CALLBACK_URL
 from cairn.k8s.settings import OperatorSettings
+from cairn.runner.termination import decode_termination_message
 from cairn.webhook.signature import sign
 from tests.integration.conftest import KUBECONFIG_PATH
 from tests.integration.kubelet import TestKubelet
 from tests.integration.operator_harness import (
     CIRUNS,
+    CIWORKFLOWS,
     NAMESPACE,
     OperatorHarness,
     cirun,
@@ -60,14 +63,23 @@ jobs:
     runs-on: ubuntu-latest
     outputs:
       version: ${{ steps.v.outputs.version }}
+      notes: ${{ steps.v.outputs.notes }}
     steps:
       - id: v
-        run: echo "version=2.0.1" >> "$GITHUB_OUTPUT"
+        run: |
+          echo "version=2.0.1" >> "$GITHUB_OUTPUT"
+          # release notes longer than a termination message (4096 bytes)
+          echo "notes=$(printf 'fixed #%04d;' $(seq 1 600))" >> "$GITHUB_OUTPUT"
   test:
     needs: build
     runs-on: ubuntu-latest
     steps:
       - run: test "${{ needs.build.outputs.version }}" = 2.0.1
+      - env:
+          NOTES: ${{ needs.build.outputs.notes }}
+        run: |
+          test "${#NOTES}" -eq 7200
+          case "$NOTES" in "fixed #0001;fixed #0002;"*"fixed #0600;") ;; *) exit 1 ;; esac
 """
 
 DOCS = """
@@ -208,32 +220,12 @@ def test_a_signed_push_runs_the_repositorys_workflows_to_success(
         git_allowed_protocols=("file",),
     )
     with TestKubelet(kubeapi) as kubelet, OperatorHarness(kubeapi, settings=settings):
-        kubelet.hang.add("test")
         status, answer = deliver(receiver_url, PUSH, push_of(sha, "main"))
         assert (status, answer["status"]) == (201, "created")
         run_name = answer["run"]
 
         # only ci.yml is triggered by a push to main; docs.yml wants the docs branch
         workflow = wait_workflow_of(kubeapi, run_name)
-        running = wait_workflow(
-            kubeapi,
-            workflow,
-            lambda wf: (jobs_state(wf).get("test") or {}).get("p") == "running",
-            timeout=60,
-        )
-        (job_name,) = [
-            j["metadata"]["name"]
-            for j in kubeapi.list("jobs.batch", NAMESPACE)
-            if j["metadata"]["annotations"].get(ANNOTATION_INSTANCE_ID) == "test"
-        ]
-        url, token, secret = sandbox_callback(kubeapi, job_name)
-        assert url == f"{receiver_url}/callbacks/{token}"
-        attempt = jobs_state(running)["test"].get("a", 1)
-        result = {"instance_id": "test", "attempt": attempt, "conclusion": "success"}
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
-        status, answer = request(url, json.dumps(result).encode(), headers)
-        assert (status, answer["status"]) == (202, "recorded"), answer
-
         run = wait_run(kubeapi, run_name, timeout=60)
         assert run["status"]["phase"] == "Succeeded", run["status"]
         assert run["status"]["sha"] == sha
@@ -241,8 +233,28 @@ def test_a_signed_push_runs_the_repositorys_workflows_to_success(
         assert only["spec"]["file"] == "ci.yml"
         assert conclusions(only) == {"build": "success", "test": "success"}
         assert not kubelet.errors
+        # build's termination message was cut down: the callback carried its result
+        (build_job,) = [
+            j["metadata"]["name"]
+            for j in kubeapi.list("jobs.batch", NAMESPACE)
+            if j["metadata"]["annotations"].get(ANNOTATION_INSTANCE_ID) == "build"
+        ]
+        assert decode_termination_message(kubelet.results[build_job]).truncated
+        assert not [
+            a
+            for a in kubeapi.get(CIWORKFLOWS, workflow, NAMESPACE)["metadata"].get(
+                "annotations", {}
+            )
+            if a.startswith(CALLBACK_ANNOTATION_PREFIX)
+        ]  # consumed, then removed
+        reasons = [e["reason"] for e in kubeapi.list("events", NAMESPACE)]
+        assert "ResultTruncated" not in reasons
 
         # the attempt is over: its token no longer opens anything
+        url, token, secret = sandbox_callback(kubeapi, build_job)
+        assert url == f"{receiver_url}/callbacks/{token}"
+        result = {"instance_id": "build", "attempt": 1, "conclusion": "success"}
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
         status, answer = request(url, json.dumps(result).encode(), headers)
         assert status == 410, answer
         # GitHub redelivering the push changes nothing

@@ -195,6 +195,8 @@ class _Wake:
     consumed: dict[str, str] = field(default_factory=dict)
     #: transitions for the Event recorder: (reason, message, warning, weight)
     notes: list[tuple[str, str, bool, int]] = field(default_factory=list)
+    #: attempts whose whole result is in a callback annotation of this wake
+    by_callback: set[tuple[str, int]] = field(default_factory=set)
 
 
 def _rv(body: Mapping[str, Any] | None) -> int:
@@ -354,20 +356,29 @@ class WorkflowLoop:
         return slot.body
 
     async def _wake_once(self, slot: WorkflowSlot) -> None:
+        # A wake restarts at most once, on a fresh read, to find the callback of a
+        # result that did not fit in its termination message (see _awaits_callback).
+        for reread in (False, True):
+            if not await self._wake_pass(slot, reread=reread):
+                return
+            slot.body = None
+
+    async def _wake_pass(self, slot: WorkflowSlot, *, reread: bool) -> bool:
+        """One pass of a wake; True: read the object again and start over."""
         body = await self._read(slot)
         if body is None:
             self.forget(slot.key)
-            return
+            return False
         if body["metadata"].get("deletionTimestamp"):
             slot.waker.schedule_at(None)
-            return
+            return False
         now = self.clock()
         try:
             run = self._run_of(slot, body)
             state, fresh = self._state_of(slot, body, run, now)
         except (SpecError, CheckpointError) as error:
             await self._write_error(slot, body, error, now)
-            return
+            return False
         slot.body = body = _cached(slot, body)
         if not slot.reconciled:
             if fresh:
@@ -380,6 +391,8 @@ class WorkflowLoop:
         requests = read_requests(
             body["metadata"].get("annotations"), tokens.callback_key(*_where(slot.key))
         )
+        if not reread and _awaits_callback(slot, run, state, requests):
+            return True
         consumed_before = dict((body.get("status") or {}).get("consumedRequests") or {})
         events, removals = self._collect(slot, wake, requests, consumed_before, now)
         verdicts, slot.verdicts = slot.verdicts, []
@@ -391,6 +404,7 @@ class WorkflowLoop:
         if slot.listed_jobs is not None:
             await self._delete_orphans(slot, wake.state)
         self._after(slot, wake)
+        return False
 
     # --- reading the object ---------------------------------------------------------------
 
@@ -483,6 +497,7 @@ class WorkflowLoop:
         events: list[Event] = []
         removals: dict[str, str] = {}
         self._prune_reports(slot, state)
+        wake.by_callback = _completed_by_callback(wake.run, requests)
         events += self._report_events(slot, wake, now)
         for callback in requests.callbacks:
             keep, event = self._callback_event(wake, callback)
@@ -553,6 +568,8 @@ class WorkflowLoop:
             if job is None or not _is_live(job) or job.attempt != attempt:
                 continue
             assert job.token is not None
+            if _cut_down(report) and attempt_key in wake.by_callback:
+                continue  # the callback annotation carries the whole result
             event = self._report_event(slot, job, report, now)
             if event is not None:
                 events.append(event)
@@ -564,11 +581,15 @@ class WorkflowLoop:
         assert job.token is not None
         if report.kind == "result" and report.result is not None:
             if report.result.truncated:
+                # No callback came (none configured, refused, or too large for the
+                # receiver): the cut-down form is all there is.
+                why = f" ({report.result.reason})" if report.result.reason else ""
                 self.recorder_note(
                     slot,
                     "ResultTruncated",
-                    f"{report.instance_id}: the result did not fit in the termination "
-                    "message; step details and some outputs are missing",
+                    f"{report.instance_id}{why}: the result did not fit in the termination "
+                    "message and no callback brought the whole of it; step details and "
+                    "some outputs are missing",
                     warning=True,
                 )
             return JobCompleted(token=job.token, result=report.result)
@@ -887,6 +908,41 @@ def _cached(slot: WorkflowSlot, body: Mapping[str, Any]) -> dict[str, Any]:
     if slot.run_of != identity or "workflowRun" not in spec:
         return dict(body)
     return {**body, "spec": {k: v for k, v in spec.items() if k != "workflowRun"}}
+
+
+def _cut_down(report: SandboxReport) -> bool:
+    return report.kind == "result" and report.result is not None and report.result.truncated
+
+
+def _completed_by_callback(run: WorkflowRun, requests: Requests) -> set[tuple[str, int]]:
+    """The attempts whose whole result is among the callback annotations (genuine
+    tokens only: a forged one must not hide the termination message's result)."""
+    return {
+        (c.payload.instance_id, c.payload.attempt)
+        for c in requests.callbacks
+        if not isinstance(c.payload, ProgressReport)
+        and c.token == callback_token(run.token_seed, c.payload.instance_id, c.payload.attempt)
+    }
+
+
+def _awaits_callback(
+    slot: WorkflowSlot, run: WorkflowRun, state: WorkflowState, requests: Requests
+) -> bool:
+    """A live attempt reported a cut-down result and its callback is not in the
+    object read: the runner's POST completes before its container exits, so a
+    fresh read has the annotation if one was sent (the cache may be older)."""
+    by_callback = _completed_by_callback(run, requests)
+    for attempt_key, report in slot.reports.items():
+        job = state.jobs.get(attempt_key[0])
+        if (
+            _cut_down(report)
+            and attempt_key not in by_callback
+            and job is not None
+            and _is_live(job)
+            and job.attempt == attempt_key[1]
+        ):
+            return True
+    return False
 
 
 def _attempt_of(obj: Mapping[str, Any]) -> tuple[str, int] | None:
