@@ -183,7 +183,7 @@ class SpecError(Exception):
 
 
 @dataclass
-class _Wake:
+class Wake:
     """One wake's working set."""
 
     run: WorkflowRun
@@ -387,7 +387,7 @@ class WorkflowLoop:
                 slot.reconciled = True
             else:
                 await self._reconcile_sandboxes(slot, state)
-        wake = _Wake(run=run, state=state, started_fresh=fresh)
+        wake = Wake(run=run, state=state, started_fresh=fresh)
         requests = read_requests(
             body["metadata"].get("annotations"), tokens.callback_key(*_where(slot.key))
         )
@@ -487,7 +487,7 @@ class WorkflowLoop:
     def _collect(
         self,
         slot: WorkflowSlot,
-        wake: _Wake,
+        wake: Wake,
         requests: Requests,
         consumed_before: Mapping[str, str],
         now: datetime,
@@ -509,12 +509,12 @@ class WorkflowLoop:
         for annotation, value, why in requests.rejected:
             removals[annotation] = value
             wake.notes.append(("CallbackRejected", f"removed {annotation}: {why}", True, 30))
-        events += self._command_events(wake, requests.commands, consumed_before, removals)
+        events += command_events(wake, requests.commands, consumed_before, removals)
         if state.wake is not None and state.wake <= now:
             events.append(DeadlinePassed())
         return events, removals
 
-    def _callback_event(self, wake: _Wake, callback: Callback) -> tuple[bool, Event | None]:
+    def _callback_event(self, wake: Wake, callback: Callback) -> tuple[bool, Event | None]:
         """``(keep for later, event)`` of a callback annotation."""
         payload = callback.payload
         job = wake.state.jobs.get(payload.instance_id)
@@ -554,7 +554,7 @@ class WorkflowLoop:
             if attempt_key not in slot.reports:
                 del slot.finished_seen[attempt_key]
 
-    def _report_events(self, slot: WorkflowSlot, wake: _Wake, now: datetime) -> list[Event]:
+    def _report_events(self, slot: WorkflowSlot, wake: Wake, now: datetime) -> list[Event]:
         state = wake.state
         events: list[Event] = []
         for instance_id, attempt in list(slot.starts):
@@ -620,51 +620,13 @@ class WorkflowLoop:
                 ObjectRef.of(slot.body), reason, message, warning=warning, weight=30
             )
 
-    def _command_events(
-        self,
-        wake: _Wake,
-        commands: Mapping[str, str],
-        consumed_before: Mapping[str, str],
-        removals: dict[str, str],
-    ) -> list[Event]:
-        state = wake.state
-        events: list[Event] = []
-        for annotation, value in commands.items():
-            removals[annotation] = value
-            if annotation in _RECORDED_COMMANDS and consumed_before.get(annotation) == value:
-                continue  # applied by a checkpoint already; only the removal was lost
-            if annotation in _RECORDED_COMMANDS:
-                wake.consumed[annotation] = value
-            if annotation == resources.ANNOTATION_CANCEL:
-                reason = value.strip() or "cancelled"
-                events.append(CancelRequested(reason=reason))
-                wake.notes.append(("CancelRequested", f"cancel requested: {reason}", False, 60))
-            elif annotation == resources.ANNOTATION_APPROVE:
-                events.append(ApprovalGranted(instance_id=value.strip()))
-                wake.notes.append(("Approved", f"{value.strip()} approved", False, 40))
-            elif annotation == resources.ANNOTATION_RERUN_FAILED:
-                events.append(RerunRequested(run_attempt=state.run_attempt, failed_only=True))
-                wake.notes.append(("RerunRequested", "re-run of the failed jobs", False, 60))
-            elif annotation == resources.ANNOTATION_RETRY:
-                targets = _retry_targets(wake.run, state, value.strip())
-                if not targets:
-                    wake.notes.append(
-                        ("RetryIgnored", f"retry {value!r}: the workflow has no such job", True, 40)
-                    )
-                for instance_id in targets:
-                    attempt = state.jobs[instance_id].attempt
-                    events.append(RetryRequested(instance_id=instance_id, attempt=attempt))
-                if targets:
-                    wake.notes.append(("RetryRequested", f"retry of {value.strip()}", False, 40))
-        return events
-
     # --- deciding and acting --------------------------------------------------------------
 
     async def _decide_and_act(
         self,
         slot: WorkflowSlot,
         body: Mapping[str, Any],
-        wake: _Wake,
+        wake: Wake,
         events: list[Event],
         now: datetime,
     ) -> None:
@@ -700,14 +662,14 @@ class WorkflowLoop:
             at = max(at, job.queued_at)
         return min(at, now)
 
-    def _apply_decision(self, wake: _Wake, decision: Decision) -> None:
+    def _apply_decision(self, wake: Wake, decision: Decision) -> None:
         wake.notes += _transitions(wake.run, wake.state, decision)
         wake.state = decision.state
         wake.changed |= decision.changed
         wake.actions += decision.actions
 
     async def _act(
-        self, slot: WorkflowSlot, body: Mapping[str, Any], wake: _Wake, decision: Decision
+        self, slot: WorkflowSlot, body: Mapping[str, Any], wake: Wake, decision: Decision
     ) -> list[Event]:
         """The decision's side effects; returns the events they produced."""
         follow_ups: list[Event] = []
@@ -722,7 +684,7 @@ class WorkflowLoop:
         return follow_ups
 
     async def _start(
-        self, slot: WorkflowSlot, identity: WorkflowIdentity, wake: _Wake, action: StartJob
+        self, slot: WorkflowSlot, identity: WorkflowIdentity, wake: Wake, action: StartJob
     ) -> list[Event]:
         spec = action.spec
         try:
@@ -750,7 +712,7 @@ class WorkflowLoop:
         self,
         slot: WorkflowSlot,
         body: Mapping[str, Any],
-        wake: _Wake,
+        wake: Wake,
         consumed_before: Mapping[str, str],
         now: datetime,
     ) -> None:
@@ -843,7 +805,7 @@ class WorkflowLoop:
             log.info("ciworkflow %s: stopping orphaned Job %s", slot.key, job_name)
             await self.launcher.stop(slot.key.namespace, job_name)
 
-    def _after(self, slot: WorkflowSlot, wake: _Wake) -> None:
+    def _after(self, slot: WorkflowSlot, wake: Wake) -> None:
         """After a successful wake: timer, Events, and forgetting finished work."""
         state = slot.state or wake.state
         slot.waker.schedule_at(state.wake if state.phase != "completed" else None)
@@ -908,6 +870,48 @@ def _cached(slot: WorkflowSlot, body: Mapping[str, Any]) -> dict[str, Any]:
     if slot.run_of != identity or "workflowRun" not in spec:
         return dict(body)
     return {**body, "spec": {k: v for k, v in spec.items() if k != "workflowRun"}}
+
+
+def command_events(
+    wake: Wake,
+    commands: Mapping[str, str],
+    consumed_before: Mapping[str, str],
+    removals: dict[str, str],
+) -> list[Event]:
+    """The engine events of the command annotations read in a wake; each goes
+    into ``removals``. A cancel names the run attempt it was read against, so
+    one replayed after a re-run (its removal lost in a crash) cannot stop the
+    new attempt."""
+    state = wake.state
+    events: list[Event] = []
+    for annotation, value in commands.items():
+        removals[annotation] = value
+        if annotation in _RECORDED_COMMANDS and consumed_before.get(annotation) == value:
+            continue  # applied by a checkpoint already; only the removal was lost
+        if annotation in _RECORDED_COMMANDS:
+            wake.consumed[annotation] = value
+        if annotation == resources.ANNOTATION_CANCEL:
+            reason = value.strip() or "cancelled"
+            events.append(CancelRequested(reason=reason, attempt=state.run_attempt))
+            wake.notes.append(("CancelRequested", f"cancel requested: {reason}", False, 60))
+        elif annotation == resources.ANNOTATION_APPROVE:
+            events.append(ApprovalGranted(instance_id=value.strip()))
+            wake.notes.append(("Approved", f"{value.strip()} approved", False, 40))
+        elif annotation == resources.ANNOTATION_RERUN_FAILED:
+            events.append(RerunRequested(run_attempt=state.run_attempt, failed_only=True))
+            wake.notes.append(("RerunRequested", "re-run of the failed jobs", False, 60))
+        elif annotation == resources.ANNOTATION_RETRY:
+            targets = _retry_targets(wake.run, state, value.strip())
+            if not targets:
+                wake.notes.append(
+                    ("RetryIgnored", f"retry {value!r}: the workflow has no such job", True, 40)
+                )
+            for instance_id in targets:
+                attempt = state.jobs[instance_id].attempt
+                events.append(RetryRequested(instance_id=instance_id, attempt=attempt))
+            if targets:
+                wake.notes.append(("RetryRequested", f"retry of {value.strip()}", False, 40))
+    return events
 
 
 def _cut_down(report: SandboxReport) -> bool:
