@@ -105,3 +105,41 @@ def test_the_ciworkflow_object_is_named_owned_labelled_and_valid() -> None:
     # the compact form (defaults left out) is the same run
     assert parsed.workflow_run.plan == ci.plan
     assert isinstance(parsed.workflow_run, WorkflowRun)
+
+
+def _densest_workflow(limit: int) -> str:
+    """The workflow file that compiles to the largest IR per byte (measured:
+    chained one-step jobs, about 2.8x; many one-line steps, 2.0 to 2.5x)."""
+    parts = ["name: Many\non: push\njobs:\n"]
+    size, index = len(parts[0]), 0
+    while True:
+        needs = f"    needs: j{index - 1}\n" if index else ""
+        block = f"  j{index}:\n{needs}    runs-on: x\n    steps:\n      - run: a\n"
+        if size + len(block) > limit:
+            return "".join(parts)
+        parts.append(block)
+        size += len(block)
+        index += 1
+
+
+def test_a_largest_workflow_file_makes_a_ciworkflow_well_inside_the_object_limit() -> None:
+    """The IR is stored without its defaults; a 256 KiB file (the compiler's
+    limit) stays under 1 MiB of spec, leaving room under etcd's 1.5 MiB."""
+    import json
+
+    from cairn.workflow.yamltree import MAX_FILE_BYTES
+
+    text = _densest_workflow(MAX_FILE_BYTES)
+    run = CIRunSpec.model_validate(
+        {"workflows": [{"name": "many.yml", "content": text}], "event": spec().event.model_dump()}
+    )
+    (ci,) = compile_workflows(run, files(run)).triggered
+    owner = {"metadata": {"name": "push-1", "namespace": "ci", "uid": "uid-1"}}
+    body = workflow_object(owner, run, ci, token_seed="s" * 32)
+    size = len(json.dumps(body["spec"], separators=(",", ":")))
+    assert size < 1024 * 1024, f"{size} bytes of spec for a {len(text)}-byte file"
+    full = len(ci.plan.model_dump_json(by_alias=True))
+    assert size < full * 0.8  # the defaults are really left out
+    # and the compact form is the same run
+    parsed = CIWorkflowSpec.model_validate(body["spec"])
+    assert parsed.workflow_run.plan == ci.plan
