@@ -59,3 +59,17 @@ def test_kopf_keeps_its_bookkeeping_in_status_and_posts_only_warnings() -> None:
     assert isinstance(settings.persistence.diffbase_storage, kopf.StatusDiffBaseStorage)
     assert settings.posting.level == 30
     assert settings.peering.name == "cairn"
+
+
+def test_every_flag_is_documented() -> None:
+    import argparse
+    from pathlib import Path
+
+    from cairn.k8s import cli as operator_cli
+
+    parser = argparse.ArgumentParser()
+    operator_cli.configure(parser)
+    flags = {o for action in parser._actions for o in action.option_strings} - {"-h", "--help"}
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "kubernetes.md").read_text()
+    table = docs[docs.index("### `cairn operator`") : docs.index("### Settings")]
+    assert flags and not {f for f in flags if f"`{f}" not in table}
