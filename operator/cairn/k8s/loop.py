@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -100,7 +100,7 @@ from cairn.k8s.status import (
     state_patch,
     workflow_status,
 )
-from cairn.k8s.wakes import Waker
+from cairn.k8s.wakes import CrashHook, Waker, no_crash
 from cairn.webhook.callbacks import ProgressReport
 
 log = logging.getLogger(__name__)
@@ -122,12 +122,6 @@ OWN_STATUS_FIELDS = (
 
 #: command annotations that must not apply twice (see the module docstring)
 _RECORDED_COMMANDS = (resources.ANNOTATION_RETRY, resources.ANNOTATION_RERUN_FAILED)
-
-CrashHook = Callable[[WorkflowKey, str], Awaitable[None]]
-
-
-async def _no_crash(key: WorkflowKey, point: str) -> None:
-    del key, point
 
 
 @dataclass(frozen=True)
@@ -215,7 +209,7 @@ class WorkflowLoop:
         *,
         clock: Callable[[], datetime],
         tuning: LoopTuning | None = None,
-        crash: CrashHook = _no_crash,
+        crash: CrashHook = no_crash,
     ) -> None:
         self.cluster = cluster
         self.launcher = launcher

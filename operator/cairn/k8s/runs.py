@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets as random_secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -74,11 +74,10 @@ from cairn.k8s.status import (
     parse_time,
     rfc3339,
 )
-from cairn.k8s.wakes import Waker
+from cairn.k8s.wakes import CrashHook, Waker, no_crash
 
 log = logging.getLogger(__name__)
 
-CrashHook = Callable[[WorkflowKey, str], Awaitable[None]]
 
 REASON_INVALID = "InvalidWorkflow"
 REASON_NONE_TRIGGERED = "NoWorkflowsTriggered"
@@ -104,10 +103,6 @@ _OWN_FIELDS = (
     "observedGeneration",
     "sha",
 )
-
-
-async def _no_crash(key: WorkflowKey, point: str) -> None:
-    del key, point
 
 
 @dataclass(frozen=True)
@@ -176,7 +171,7 @@ class RunLoop:
         *,
         clock: Callable[[], datetime],
         tuning: RunTuning | None = None,
-        crash: CrashHook = _no_crash,
+        crash: CrashHook = no_crash,
     ) -> None:
         self.cluster = cluster
         self.recorder = recorder
