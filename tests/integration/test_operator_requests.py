@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tests.integration.kubelet import TestKubelet
 from tests.integration.operator_harness import (
@@ -24,7 +26,7 @@ from tests.integration.operator_harness import (
 from tests.kubeapi import KubeApiEmulator
 
 
-def _running(instance_id: str):  # type: ignore[no-untyped-def]
+def _running(instance_id: str) -> Callable[[dict[str, Any]], bool]:
     return lambda wf: jobs_state(wf).get(instance_id, {}).get("p") == "running"
 
 

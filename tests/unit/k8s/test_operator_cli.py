@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
@@ -12,7 +13,7 @@ from cairn.k8s import operator
 
 
 @pytest.fixture
-def kopf_run(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def kopf_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     called: dict[str, Any] = {}
     monkeypatch.setattr(kopf, "run", lambda **kwargs: called.update(kwargs))
     for name in ("CAIRN_NAMESPACES", "CAIRN_PEERING_NAME", "POD_NAME", "CAIRN_PEERING_PRIORITY"):

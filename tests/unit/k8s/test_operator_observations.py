@@ -104,7 +104,7 @@ def test_jobs_report_their_end_and_their_deletion() -> None:
     report = report_from_job(deadline)
     assert report is not None and report.kind == "finished" and report.deadline_exceeded
     gone = report_from_job(running, deleted=True)
-    assert gone is not None and gone.kind == "gone" and META["name"] in gone.detail
+    assert gone is not None and gone.kind == "gone" and str(META["name"]) in gone.detail
 
 
 def test_report_strength_orders_result_over_finished_over_gone() -> None:

@@ -29,7 +29,7 @@ class FakeCluster:
 
     async def create(self, plural: str, namespace: str, body: Any) -> dict[str, Any]:
         self.created.append((plural, body))
-        return body  # type: ignore[no-any-return]
+        return dict(body)
 
     async def list(self, plural: str, namespace: str, **_: Any) -> list[dict[str, Any]]:
         self.lists += 1
@@ -193,8 +193,9 @@ async def test_a_deleted_workflow_lets_go_of_its_groups() -> None:
     waiting = workflow("w", claim_state("ci/w#1", "g", T0 + timedelta(seconds=1), holding=False))
     holder = workflow("h", claim_state("ci/h#1", "g", T0, holding=True))
     arbiter = ConcurrencyArbiter(
-        FakeCluster([holder, waiting]), lambda k, e: delivered.append((k, e))
-    )  # type: ignore[arg-type]
+        FakeCluster([holder, waiting]),  # type: ignore[arg-type]
+        lambda k, e: delivered.append((k, e)),
+    )
     await arbiter.apply(WorkflowKey("ci", "x"), [ReleaseConcurrency(key="none", group="g")])
     assert delivered == []
     arbiter.forget(WorkflowKey("ci", "h"))

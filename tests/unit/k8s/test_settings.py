@@ -35,8 +35,8 @@ def test_every_knob_has_a_docstring() -> None:
     statements = body.body
     for field, following in itertools.pairwise(statements):
         if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name):
-            is_doc = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-            if is_doc and str(following.value.value).strip():
+            value = following.value if isinstance(following, ast.Expr) else None
+            if isinstance(value, ast.Constant) and str(value.value).strip():
                 documented.add(field.target.id)
     fields = {f.name for f in dataclasses.fields(OperatorSettings)}
     assert fields - documented == set()
