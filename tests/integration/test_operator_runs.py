@@ -317,3 +317,45 @@ def test_bad_objects_end_in_error_with_a_reason(kubeapi: KubeApiEmulator) -> Non
         )
         assert workflow is not None
         assert workflow["status"]["message"].startswith("SpecError: spec.workflowRun.plan")
+
+
+def test_a_run_set_up_once_is_never_compiled_again(kubeapi: KubeApiEmulator) -> None:
+    """The run's workflows are checkpointed once: a restart after its spec
+    changed (here: the workflow made invalid) goes on with what was compiled."""
+    from tests.integration.operator_harness import CIRUNS, NAMESPACE, jobs_state, wait_workflow
+
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess") as kubelet:
+        kubelet.hang.add("build")
+        operator = OperatorHarness(kubeapi).start()
+        try:
+            kubeapi.create(CIRUNS, cirun("once", {"ci.yml": CI}), NAMESPACE)
+            kubeapi.wait_until(CIRUNS, lambda runs: "workflows" in runs[0].get("status", {}))
+            (workflow,) = workflows_of(kubeapi, "once")
+            name = workflow["metadata"]["name"]
+            wait_workflow(
+                kubeapi, name, lambda wf: jobs_state(wf).get("build", {}).get("p") == "running"
+            )
+            operator.stop()
+            broken = (
+                "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - uses:\n"
+            )
+            kubeapi.patch(
+                CIRUNS,
+                "once",
+                {"spec": {"workflows": [{"name": "ci.yml", "content": broken}]}},
+                NAMESPACE,
+            )
+            kubelet.hang.discard("build")
+            (job,) = kubeapi.list("jobs.batch", NAMESPACE)
+            kubeapi.delete("jobs.batch", job["metadata"]["name"], NAMESPACE)
+            operator.start()
+            kubeapi.create(CIRUNS, cirun("after", {"lint.yml": LINT}), NAMESPACE)
+            wait_run(kubeapi, "after", timeout=30)  # the restarted operator is at work
+            run = kubeapi.get(CIRUNS, "once", NAMESPACE)
+        finally:
+            operator.stop()
+    reasons = {c["type"]: c["reason"] for c in run["status"].get("conditions", [])}
+    assert reasons.get("Ready") != "InvalidWorkflow", run["status"]
+    assert [w["metadata"]["name"] for w in workflows_of(kubeapi, "once")] == [name]
+    assert [w["file"] for w in run["status"]["workflows"]] == ["ci.yml"]
