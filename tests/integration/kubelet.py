@@ -245,11 +245,17 @@ class TestKubelet:
         self.api.create("pods", pod, self.namespace)
 
     async def _spec_of(self, template: dict[str, Any], run: PodRun) -> str | None:
-        volumes = {v["name"]: v for v in template["spec"].get("volumes", [])}
-        config_map = volumes["spec"]["configMap"]["name"]
-        waiting = asyncio.ensure_future(
-            self.api.wait_for_async("configmaps", config_map, self.namespace, timeout=60)
-        )
+        """The spec ConfigMap's text once it and every required Secret volume
+        exist (a node keeps the pod in ContainerCreating until then); None if
+        the pod is deleted first."""
+        volumes = template["spec"].get("volumes", [])
+        config_map = next(v for v in volumes if v["name"] == "spec")["configMap"]["name"]
+        secrets = [
+            v["secret"]["secretName"]
+            for v in volumes
+            if "secret" in v and not v["secret"].get("optional")
+        ]
+        waiting = asyncio.ensure_future(self._all_exist(config_map, secrets))
         stopped = asyncio.ensure_future(run.stop.wait())
         done, _ = await asyncio.wait({waiting, stopped}, return_when=asyncio.FIRST_COMPLETED)
         for task in (waiting, stopped):
@@ -257,9 +263,15 @@ class TestKubelet:
                 task.cancel()
         if waiting not in done:
             return None
-        found = waiting.result()
-        assert found is not None
-        text: str = found["data"][SPEC_KEY]
+        return waiting.result()
+
+    async def _all_exist(self, config_map: str, secrets: list[str]) -> str:
+        for name in secrets:
+            found = await self.api.wait_for_async("secrets", name, self.namespace, timeout=60)
+            assert found is not None
+        spec = await self.api.wait_for_async("configmaps", config_map, self.namespace, timeout=60)
+        assert spec is not None
+        text: str = spec["data"][SPEC_KEY]
         return text
 
     def _secret_data(self, name: str) -> dict[str, str]:

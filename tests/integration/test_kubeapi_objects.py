@@ -223,3 +223,10 @@ def test_pods_start_pending(kube_client: Any) -> None:
         },
     )
     assert pod.status.phase == "Pending"
+
+
+def test_a_namespace_with_a_null_spec_gets_the_default_finalizer(kubeapi: KubeApiEmulator) -> None:
+    """Found by the robustness property test: ``"spec": null`` crashed the create."""
+    created = kubeapi.create("namespaces", {"metadata": {"name": "nulled"}, "spec": None})
+    assert created["spec"] == {"finalizers": ["kubernetes"]}
+    assert created["status"] == {"phase": "Active"}

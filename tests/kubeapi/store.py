@@ -556,7 +556,9 @@ class ObjectStore:
             if not rt.custom:
                 obj["status"] = {}
         if rt == NAMESPACES:
-            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            if obj.get("spec") is None:  # a JSON null decodes to an empty spec
+                obj["spec"] = {}
+            obj["spec"].setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
         elif rt == PODS:
             obj["status"] = {"phase": "Pending"}
