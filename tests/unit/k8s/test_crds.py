@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from cairn.engine.run import RunLimits, WorkflowRun
 from cairn.engine.state import WorkflowState
@@ -197,11 +198,11 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 def condition(type_: str, status: str, reason: str) -> Condition:
     return Condition(
         type=type_,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         reason=reason,
         message="2 of 3 jobs failed",
-        lastTransitionTime="2026-03-01T12:00:00Z",
-        observedGeneration=1,
+        last_transition_time="2026-03-01T12:00:00Z",
+        observed_generation=1,
     )
 
 
@@ -216,19 +217,19 @@ def test_a_fully_populated_cirun_status_survives_pruning() -> None:
             WorkflowReference(
                 name="hello-ci-abcdefgh",
                 file="ci.yml",
-                workflowName="CI",
+                workflow_name="CI",
                 phase="Failed",
                 progress="3/3",
             )
         ],
         counts=JobCounts(total=3, completed=3, succeeded=1, failed=2),
         progress="3/3",
-        startedAt="2026-03-01T12:00:00Z",
-        completedAt="2026-03-01T12:03:12Z",
+        started_at="2026-03-01T12:00:00Z",
+        completed_at="2026-03-01T12:03:12Z",
         duration="3m12s",
         sha="9fceb02d0ae598e95dc970b74767f19372d61af8",
         message="jobs failed: test, lint",
-        observedGeneration=1,
+        observed_generation=1,
     )
     document = {"status": {**status.to_dict(), "kopf": {"progress": {}}}}
     assert_valid(document, schema_of(CIRUN))
@@ -278,7 +279,7 @@ def workflow_run() -> WorkflowRun:
 
 def test_a_ciworkflow_spec_with_a_real_plan_validates() -> None:
     spec = CIWorkflowSpec(
-        run="hello", file="ci.yml", secretName="hello-secrets", workflowRun=workflow_run()
+        run="hello", file="ci.yml", secret_name="hello-secrets", workflow_run=workflow_run()
     )
     document = {
         "apiVersion": resources.API_VERSION,
@@ -354,10 +355,10 @@ def test_a_full_engine_checkpoint_survives_pruning_in_ciworkflow_status() -> Non
         conditions=[condition("Succeeded", "Unknown", "Running")],
         counts=JobCounts(total=3, running=1, completed=2, succeeded=2),
         progress="2/3",
-        startedAt="2026-03-01T12:00:00Z",
+        started_at="2026-03-01T12:00:00Z",
         duration="5m0s",
         message="waiting on build",
-        observedGeneration=1,
+        observed_generation=1,
     )
     document = {"status": {**status.to_dict(), "kopf": {"progress": {"x": 1}}}}
     assert_valid(document, schema_of(CIWORKFLOW))
@@ -409,7 +410,7 @@ def test_no_model_field_is_missing_from_the_crds() -> None:
     cirun = schema_of(CIRUN)["properties"]
     ciworkflow = schema_of(CIWORKFLOW)["properties"]
     runnerclass = schema_of(RUNNERCLASS)["properties"]
-    pairs = [
+    pairs: list[tuple[type[BaseModel], dict[str, Any], str]] = [
         (CIRunSpec, cirun["spec"], "cirun.spec"),
         (CIRunStatus, cirun["status"], "cirun.status"),
         (CIWorkflowSpec, ciworkflow["spec"], "ciworkflow.spec"),
