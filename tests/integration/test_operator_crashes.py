@@ -9,12 +9,14 @@ holds: the checkpoints, the Jobs, their pods.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
 from tests.integration.kubelet import TestKubelet
 from tests.integration.operator_harness import (
     CIRUNS,
+    CIWORKFLOWS,
     NAMESPACE,
     TERMINAL,
     CrashAt,
@@ -22,7 +24,9 @@ from tests.integration.operator_harness import (
     cirun,
     conclusions,
     install_crds,
+    jobs_state,
     wait_run,
+    wait_workflow,
     workflow_of,
 )
 from tests.kubeapi import KubeApiEmulator
@@ -138,3 +142,44 @@ def test_crash_after_crash_until_done(kubeapi: KubeApiEmulator) -> None:
         assert run["status"]["phase"] == "Succeeded"
         assert conclusions(workflow_of(kubeapi, "stubborn")) == EXPECTED
         _check_no_duplicates(kubeapi, kubelet)
+
+
+def test_cut_watches_and_repeated_deliveries_change_nothing(
+    kubeapi: KubeApiEmulator, tmp_path: Path
+) -> None:
+    """Mid-run, every watch is cut after the history was compacted (Kopf relists:
+    every object arrives again) and each finished pod is written again (its
+    result delivered twice): the same conclusions, one Job per attempt."""
+    go = tmp_path / "go"
+    chain = CHAIN.replace(
+        "      - run: echo deploying",
+        f'      - run: while [ ! -e "{go}" ]; do sleep 0.05; done',
+    )
+    install_crds(kubeapi)
+    with TestKubelet(kubeapi, mode="inprocess") as kubelet, OperatorHarness(kubeapi):
+        kubeapi.create(CIRUNS, cirun("replayed", {"chain.yml": chain}), NAMESPACE)
+        kubeapi.wait_until(CIWORKFLOWS, lambda items: bool(items), NAMESPACE, timeout=30)
+        name = workflow_of(kubeapi, "replayed")["metadata"]["name"]
+        wait_workflow(
+            kubeapi, name, lambda wf: jobs_state(wf).get("deploy", {}).get("p") == "running"
+        )
+        kubeapi.compact()
+        assert kubeapi.drop_watches() > 0
+        finished = [p for p in kubeapi.list("pods", NAMESPACE) if p["status"]["phase"] != "Running"]
+        assert len(finished) == 3
+        for pod in finished:
+            kubeapi.patch(
+                "pods",
+                pod["metadata"]["name"],
+                {"metadata": {"annotations": {"test.cairn.dev/redelivered": "1"}}},
+                NAMESPACE,
+            )
+        for resource in (CIRUNS, CIWORKFLOWS, "jobs.batch", "pods"):
+            kubeapi.wait_for_watches(resource, timeout=20)
+        go.touch()
+        run = wait_run(kubeapi, "replayed", timeout=30)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    final = workflow_of(kubeapi, "replayed")
+    assert conclusions(final) == EXPECTED
+    assert jobs_state(final)["build"]["o"] == {"artifact": "app-1.tar"}
+    _check_no_duplicates(kubeapi, kubelet)
