@@ -152,6 +152,7 @@ def cluster() -> Cluster:
 @pytest.fixture(scope="session")
 def deployed(cluster: Cluster) -> Cluster:
     """Cairn installed: CRDs established, the operator Deployment available."""
+    from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
     crds = kustomization_documents(ROOT / "crds")
@@ -178,7 +179,9 @@ def deployed(cluster: Cluster) -> Cluster:
         try:
             cluster.core.create_namespaced_secret(
                 "cairn-system",
-                {"metadata": {"name": secret}, "stringData": {key: value}},
+                client.V1Secret(
+                    metadata=client.V1ObjectMeta(name=secret), string_data={key: value}
+                ),
             )
         except ApiException as error:
             if error.status != 409:  # already there: keep the existing key
@@ -199,9 +202,13 @@ def deployed(cluster: Cluster) -> Cluster:
 
 @pytest.fixture
 def namespace(deployed: Cluster) -> Iterator[str]:
+    from kubernetes import client
+
     name = f"cairn-e2e-{secrets.token_hex(3)}"
     deployed.core.create_namespace(
-        {"metadata": {"name": name, "labels": {"cairn.dev/e2e": "true"}}}
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={"cairn.dev/e2e": "true"})
+        )
     )
     try:
         yield name

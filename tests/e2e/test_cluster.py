@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -18,8 +18,11 @@ def load_example(name: str) -> dict[str, Any]:
 
 
 def create_run(cluster: Cluster, namespace: str, run: dict[str, Any]) -> str:
-    created = cluster.custom.create_namespaced_custom_object(
-        resources.GROUP, resources.VERSION, namespace, resources.CIRUN_PLURAL, run
+    created = cast(
+        dict[str, Any],
+        cluster.custom.create_namespaced_custom_object(
+            resources.GROUP, resources.VERSION, namespace, resources.CIRUN_PLURAL, run
+        ),
     )
     name: str = created["metadata"]["name"]
     return name
@@ -28,8 +31,11 @@ def create_run(cluster: Cluster, namespace: str, run: dict[str, Any]) -> str:
 def describe(cluster: Cluster, namespace: str) -> str:
     """What `kubectl describe` would tell: workflows, jobs and recent events."""
     lines = []
-    workflows = cluster.custom.list_namespaced_custom_object(
-        resources.GROUP, resources.VERSION, namespace, resources.CIWORKFLOW_PLURAL
+    workflows = cast(
+        dict[str, Any],
+        cluster.custom.list_namespaced_custom_object(
+            resources.GROUP, resources.VERSION, namespace, resources.CIWORKFLOW_PLURAL
+        ),
     )
     for wf in workflows["items"]:
         status = wf.get("status") or {}
@@ -39,6 +45,7 @@ def describe(cluster: Cluster, namespace: str) -> str:
         for job_id, job in ((status.get("state") or {}).get("j") or {}).items():
             lines.append(f"  {job_id}: {job}")
     for job in cluster.batch.list_namespaced_job(namespace).items:
+        assert job.metadata is not None and job.status is not None
         lines.append(f"Job {job.metadata.name}: {job.status.conditions}")
     events = cluster.core.list_namespaced_event(namespace).items
     for event in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))[-20:]:
@@ -66,12 +73,15 @@ def wait_for_run(
 
 def workflow_states(cluster: Cluster, namespace: str, run: str) -> dict[str, dict[str, Any]]:
     """Job instance id -> engine state, over the run's CIWorkflows."""
-    workflows = cluster.custom.list_namespaced_custom_object(
-        resources.GROUP,
-        resources.VERSION,
-        namespace,
-        resources.CIWORKFLOW_PLURAL,
-        label_selector=f"{resources.LABEL_RUN}={run}",
+    workflows = cast(
+        dict[str, Any],
+        cluster.custom.list_namespaced_custom_object(
+            resources.GROUP,
+            resources.VERSION,
+            namespace,
+            resources.CIWORKFLOW_PLURAL,
+            label_selector=f"{resources.LABEL_RUN}={run}",
+        ),
     )
     jobs: dict[str, dict[str, Any]] = {}
     for wf in workflows["items"]:
@@ -97,10 +107,11 @@ def test_hello_runs_to_success_in_hardened_pods(deployed: Cluster, namespace: st
     ).items
     assert len(sandboxes) == 4  # one Job per attempt, never a second one
     for job in sandboxes:
+        assert job.spec is not None and job.spec.template.spec is not None
         pod = job.spec.template.spec
         assert job.spec.backoff_limit == 0
         assert pod.automount_service_account_token is False
-        assert pod.security_context.run_as_non_root is True
+        assert pod.security_context is not None and pod.security_context.run_as_non_root is True
 
 
 def test_a_failing_run_ends_failed_with_failure_jobs_run(deployed: Cluster, namespace: str) -> None:
@@ -164,11 +175,11 @@ def test_cancelling_a_run_stops_its_jobs(deployed: Cluster, namespace: str) -> N
     # GitHub runs always() jobs of a cancelled run.
     assert jobs["cleanup"]["c"] == "success"
     still_running = [
-        j.metadata.name
+        j.metadata.name if j.metadata is not None else "?"
         for j in deployed.batch.list_namespaced_job(
             namespace, label_selector=f"{resources.LABEL_RUN}={name},{resources.LABEL_JOB}=wait"
         ).items
-        if (j.status.active or 0) > 0
+        if j.status is not None and (j.status.active or 0) > 0
     ]
     assert still_running == []
 
