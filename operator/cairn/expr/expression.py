@@ -186,10 +186,27 @@ class Template:
 # --- templates -----------------------------------------------------------------
 
 
+def expression_end(text: str, body_start: int) -> int:
+    """Offset of the ``}}`` that closes an expression whose body starts at
+    ``body_start``, or -1. Like GitHub, a ``}}`` inside a single-quoted string
+    (where ``''`` is an escaped quote) does not close the expression."""
+    in_string = False
+    cursor = body_start
+    n = len(text)
+    while cursor < n:
+        c = text[cursor]
+        if c == "'":
+            # an escaped quote ('') toggles twice, leaving the state as it was
+            in_string = not in_string
+        elif c == "}" and not in_string and text.startswith(_CLOSE, cursor):
+            return cursor
+        cursor += 1
+    return -1
+
+
 def split_template(text: str) -> list[str | tuple[int, int]]:
     """Split ``text`` into literal text and the (start, end) offsets of the
-    inside of each ``${{ }}``. Like GitHub, a ``}}`` inside a quoted string does
-    not close the expression."""
+    inside of each ``${{ }}``."""
     parts: list[str | tuple[int, int]] = []
     index = 0
     while True:
@@ -200,17 +217,7 @@ def split_template(text: str) -> list[str | tuple[int, int]]:
             return parts
         if start > index:
             parts.append(text[index:start])
-        cursor = start + len(_OPEN)
-        in_string = False
-        end = -1
-        while cursor < len(text):
-            c = text[cursor]
-            if c == "'":
-                in_string = not in_string
-            elif c == "}" and not in_string and text[cursor - 1] == "}" and cursor - 1 >= start + 3:
-                end = cursor - 1
-                break
-            cursor += 1
+        end = expression_end(text, start + len(_OPEN))
         if end < 0:
             line, column = position_of(text, start)
             raise ExpressionSyntaxError(

@@ -1,50 +1,26 @@
-"""Optional use of ``cairn.expr`` (the expression language) by the compiler.
+"""The compiler's use of ``cairn.expr`` (the expression language).
 
-The compiler itself only needs ``${{ }}`` delimiters to balance. When the
-expression package is present it also gives, at compile time:
+Beyond checking that ``${{ }}`` delimiters balance, the compiler reports at
+compile time:
 
 - syntax errors inside expressions, at their line and column in the file;
 - uses of contexts that GitHub does not make available where they appear
   (``secrets`` in ``runs-on``, ``steps`` in a job ``if``...);
-- job names over ``matrix`` rendered in the plan (``test (3.11)``).
 
-Without it those three are skipped (names keep their raw ``${{ }}`` text),
-which never rejects a valid workflow.
+and renders job names over ``matrix`` in the plan (``test (3.11)``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from cairn import expr
 from cairn.workflow import templates
 
 if TYPE_CHECKING:
     from cairn.workflow.reader import Reader
     from cairn.workflow.yamltree import Scalar
-
-
-@lru_cache(maxsize=1)
-def expression_module() -> ModuleType | None:
-    """``cairn.expr`` when it provides the API the compiler uses, else ``None``."""
-    try:
-        import cairn.expr as expr
-    except ImportError:
-        return None
-    needed = (
-        "parse_template",
-        "parse_condition",
-        "check_contexts",
-        "AVAILABILITY",
-        "ExpressionError",
-        "ExpressionSyntaxError",
-        "ContextNotAvailableError",
-    )
-    if not all(hasattr(expr, name) for name in needed):
-        return None
-    return expr
 
 
 class _Unrendered:
@@ -56,11 +32,7 @@ UNRENDERED: Any = _Unrendered()
 
 def _with_matrix(text: str, matrix: Mapping[str, Any], *, as_string: bool) -> Any:
     """``text`` (a template) evaluated with only the ``matrix`` context, or
-    ``UNRENDERED`` when it needs anything else, fails, or the expression
-    package is unavailable."""
-    expr = expression_module()
-    if expr is None:
-        return UNRENDERED
+    ``UNRENDERED`` when it needs anything else or fails."""
     try:
         template = expr.parse_template(text)
         if not set(template.contexts) <= {"matrix"}:
@@ -89,9 +61,6 @@ def check_expressions(
     reader: Reader, node: Scalar, value: str, place: str, *, condition: bool = False
 ) -> None:
     """Report syntax errors and unavailable contexts in ``value`` (from ``node``)."""
-    expr = expression_module()
-    if expr is None:
-        return
     try:
         parsed = expr.parse_condition(value) if condition else expr.parse_template(value)
     except expr.ExpressionError as exc:
@@ -106,16 +75,16 @@ def check_expressions(
             reader.error_at(line, column, _message(exc))
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: expr.ExpressionError) -> str:
     """An expression error's message without its own ``line:col:`` prefix."""
-    message = getattr(exc, "message", None)
-    return message if isinstance(message, str) else str(exc)
+    return exc.message
 
 
-def _locate(reader: Reader, node: Scalar, value: str, exc: Any, condition: bool) -> tuple[int, int]:
+def _locate(
+    reader: Reader, node: Scalar, value: str, exc: expr.ExpressionError, condition: bool
+) -> tuple[int, int]:
     """The file position of a syntax error reported at (line, column) of ``value``."""
-    line = getattr(exc, "line", 1) or 1
-    column = getattr(exc, "column", 1) or 1
+    line, column = exc.line, exc.column
     lines = value.split("\n")
     offset = sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
     offset = max(0, min(offset, len(value)))

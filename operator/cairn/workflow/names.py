@@ -6,9 +6,8 @@
   out, and nothing is appended when no value is left.
 - A name with expressions is rendered and shown as is (no suffix): authors
   put ``${{ matrix.os }}`` in it precisely to choose what is shown. When it
-  cannot be rendered at plan time (it reads contexts other than ``matrix``,
-  or ``cairn.expr`` is unavailable) the raw text is kept; the engine renders
-  it when the job runs.
+  cannot be rendered at plan time (it reads contexts other than ``matrix``)
+  the raw text is kept; the engine renders it when the job runs.
 """
 
 from __future__ import annotations

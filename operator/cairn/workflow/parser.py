@@ -31,8 +31,7 @@ def parse_workflow(text: str | bytes, file: str) -> Workflow:
         p = fatal.problem
         raise WorkflowError([Diagnostic(file, p.line, p.column, p.message)]) from None
     r = Reader(file, document.source)
-    if exprsupport.expression_module() is not None:
-        r.expression_check = exprsupport.check_expressions_hook
+    r.expression_check = exprsupport.check_expressions_hook
     for p in document.problems:
         r.error_at(p.line, p.column, p.message)
 

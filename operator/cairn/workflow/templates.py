@@ -1,15 +1,16 @@
 """Where the ``${{ }}`` parts of a string are, and whether they balance.
 
 The compiler keeps expressions as raw text; evaluating them is
-``cairn.expr``'s job. It only has to know where each expression starts and
-ends, the way GitHub's template reader finds them: an expression runs from
-``${{`` to the first ``}}`` that is not inside a single-quoted string literal
-(``''`` escapes a quote inside one).
+``cairn.expr``'s job. Here it only needs where each expression starts and
+ends, found by the same rule the expression language uses
+(``cairn.expr.expression.expression_end``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from cairn.expr.expression import expression_end
 
 OPEN = "${{"
 CLOSE = "}}"
@@ -44,7 +45,7 @@ def scan(text: str) -> tuple[list[ExpressionSpan], list[TemplateProblem]]:
     pos = text.find(OPEN)
     occurrence = 0
     while pos != -1:
-        close = _find_close(text, pos + len(OPEN))
+        close = expression_end(text, pos + len(OPEN))
         if close == -1:
             problems.append(
                 TemplateProblem(
@@ -70,23 +71,3 @@ def is_single_expression(text: str) -> bool:
         return False
     spans, problems = scan(stripped)
     return not problems and len(spans) == 1 and spans[0].end == len(stripped)
-
-
-def _find_close(text: str, pos: int) -> int:
-    """Offset of the ``}}`` closing an expression whose body starts at ``pos``."""
-    in_string = False
-    n = len(text)
-    while pos < n:
-        ch = text[pos]
-        if in_string:
-            if ch == "'":
-                if pos + 1 < n and text[pos + 1] == "'":
-                    pos += 2
-                    continue
-                in_string = False
-        elif ch == "'":
-            in_string = True
-        elif ch == "}" and text.startswith(CLOSE, pos):
-            return pos
-        pos += 1
-    return -1

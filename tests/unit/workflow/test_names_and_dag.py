@@ -9,7 +9,6 @@ import pytest
 from cairn.workflow import (
     WorkflowError,
     compile_plan,
-    exprsupport,
     instance_name,
     load_workflow,
     parse_workflow,
@@ -64,14 +63,6 @@ def test_a_name_that_needs_run_time_contexts_keeps_its_text() -> None:
     assert (
         instance_name(named, {"region": "eu"}) == "deploy ${{ inputs.env }} (${{ matrix.region }})"
     )
-
-
-def test_without_the_expression_package_names_keep_their_text(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(exprsupport, "expression_module", lambda: None)
-    named = job("test", "py${{ matrix.python }}")
-    assert instance_name(named, {"python": "3.12"}) == "py${{ matrix.python }}"
 
 
 # -- dependencies ---------------------------------------------------------------------------
