@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import kubernetes
+import pytest
 from kubernetes.client import ApiException
 
-from tests.kubeapi import KubeApiEmulator
+from tests.kubeapi import EmulatorUsageError, KubeApiEmulator
 
 
 def test_counts_by_verb_resource_subresource_and_status(
@@ -98,3 +100,61 @@ def test_records_describe_the_request(kubeapi: KubeApiEmulator, kube_client: Any
     )
     assert record.query == "labelSelector=a%3Db"
     assert record.user_agent.startswith("OpenAPI-Generator")
+
+
+def test_each_user_has_a_token_and_requests_are_counted_per_user(
+    kubeapi: KubeApiEmulator, kube_client: Any, tmp_path: Path
+) -> None:
+    """Two clients alike but for their token (two operator replicas) are told apart."""
+    token_a = kubeapi.add_user("replica-a")
+    kubeapi.add_user("replica-b", token="b-secret")
+    assert kubeapi.token_of("replica-b") == "b-secret" != token_a
+    config_b = kubeapi.write_kubeconfig(tmp_path / "b.kubeconfig", user="replica-b")
+    client_a = kubeapi.api_client(user="replica-a")
+    client_b = kubernetes.config.new_client_from_config(config_file=str(config_b))
+    try:
+        kubernetes.client.CoreV1Api(client_a).create_namespaced_config_map(
+            "default", {"metadata": {"name": "a"}}
+        )
+        kubernetes.client.CoreV1Api(client_b).read_namespaced_config_map("a", "default")
+        kubernetes.client.CoreV1Api(client_b).list_namespaced_config_map("default")
+        kubernetes.client.CoreV1Api(kube_client).read_namespaced_config_map("a", "default")
+    finally:
+        client_a.close()
+        client_b.close()
+
+    assert kubeapi.request_count("create", "configmaps", user="replica-a") == 1
+    assert kubeapi.request_count("create", "configmaps", user="replica-b") == 0
+    assert kubeapi.request_count(user="replica-b") == 2
+    assert kubeapi.request_count("get", "configmaps", user="cairn-test") == 1
+    assert kubeapi.request_count() == 4
+    assert [r.user for r in kubeapi.recent_requests()] == [
+        "replica-a",
+        "replica-b",
+        "replica-b",
+        "cairn-test",
+    ]
+
+
+def test_an_unknown_token_is_refused_and_users_are_unique(
+    kubeapi: KubeApiEmulator, tmp_path: Path
+) -> None:
+    kubeapi.add_user("replica-a", token="a-secret")
+    with pytest.raises(EmulatorUsageError, match="exists already"):
+        kubeapi.add_user("replica-a")
+    with pytest.raises(EmulatorUsageError, match="belongs to another user"):
+        kubeapi.add_user("replica-b", token="a-secret")
+    with pytest.raises(EmulatorUsageError, match="no user 'nobody'"):
+        kubeapi.kubeconfig(user="nobody")
+    configuration = kubernetes.client.Configuration()
+    configuration.host = kubeapi.url
+    configuration.api_key = {"BearerToken": "forged"}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    with (
+        kubernetes.client.ApiClient(configuration) as forged,
+        pytest.raises(ApiException) as refused,
+    ):
+        kubernetes.client.CoreV1Api(forged).list_namespaced_config_map("default")
+    assert refused.value.status == 401
+    (record,) = kubeapi.recent_requests()
+    assert (record.status, record.user) == (401, "")

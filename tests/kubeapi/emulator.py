@@ -23,6 +23,7 @@ import asyncio
 import builtins
 import copy
 import queue
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
@@ -39,7 +40,7 @@ from .errors import EmulatorUsageError, WaitTimeout
 from .requestlog import ANY, RequestLog, RequestRecord
 from .resources import CRDS, ResourceType
 from .selectors import FieldSelector, LabelSelector
-from .server import ActiveWatch, ApiServer, FaultRule
+from .server import DEFAULT_USER, ActiveWatch, ApiServer, FaultRule
 from .store import ObjectStore, present
 from .watches import DELETED, LoopSink, Marker, Subscription, ThreadSink, WatchEvent
 
@@ -184,19 +185,45 @@ class KubeApiEmulator:
 
     # --- client configuration ---------------------------------------------------------------
 
-    def kubeconfig(self) -> dict[str, Any]:
-        user: dict[str, Any] = {"token": self.token} if self.token else {}
+    def add_user(self, name: str, token: str | None = None) -> str:
+        """Another identity with its own bearer token; returns the token.
+
+        The request log records who sent each request, so ``request_count(user=name)``
+        tells clients apart that are otherwise alike (two replicas of one operator,
+        with the same user agent). ``kubeconfig(user=name)`` logs in as this user.
+        """
+        if not name or name == DEFAULT_USER or name in self.server.users.values():
+            raise EmulatorUsageError(f"user {name!r} is empty or exists already")
+        token = token or f"{name}-{secrets.token_hex(8)}"
+        if token in self.server.users:
+            raise EmulatorUsageError(f"the token of user {name!r} belongs to another user")
+        self.server.add_user(name, token)
+        return token
+
+    def token_of(self, user: str | None) -> str | None:
+        """The bearer token of ``user`` (None: the emulator's own token)."""
+        if user is None or user == DEFAULT_USER:
+            return self.token
+        for token, name in self.server.users.items():
+            if name == user:
+                return token
+        raise EmulatorUsageError(f"no user {user!r}: add it with add_user() first")
+
+    def kubeconfig(self, user: str | None = None) -> dict[str, Any]:
+        token = self.token_of(user)
+        user_name = user or DEFAULT_USER
+        credentials: dict[str, Any] = {"token": token} if token else {}
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "cairn-emulator", "cluster": {"server": self.url}}],
-            "users": [{"name": "cairn-test", "user": user}],
+            "users": [{"name": user_name, "user": credentials}],
             "contexts": [
                 {
                     "name": "cairn-emulator",
                     "context": {
                         "cluster": "cairn-emulator",
-                        "user": "cairn-test",
+                        "user": user_name,
                         "namespace": "default",
                     },
                 }
@@ -204,18 +231,19 @@ class KubeApiEmulator:
             "current-context": "cairn-emulator",
         }
 
-    def write_kubeconfig(self, path: Path) -> Path:
-        path.write_text(yaml.safe_dump(self.kubeconfig()))
+    def write_kubeconfig(self, path: Path, user: str | None = None) -> Path:
+        path.write_text(yaml.safe_dump(self.kubeconfig(user)))
         return path
 
-    def api_client(self) -> Any:
+    def api_client(self, user: str | None = None) -> Any:
         """A ``kubernetes.client.ApiClient`` bound to this emulator (not to $KUBECONFIG)."""
         import kubernetes
 
         configuration = kubernetes.client.Configuration()
         configuration.host = self.url
-        if self.token:
-            configuration.api_key = {"BearerToken": self.token}
+        token = self.token_of(user)
+        if token:
+            configuration.api_key = {"BearerToken": token}
             configuration.api_key_prefix = {"BearerToken": "Bearer"}
         return kubernetes.client.ApiClient(configuration)
 
@@ -532,10 +560,17 @@ class KubeApiEmulator:
         namespace: str | None = None,
         status: int | None = None,
         path: str | None = None,
+        user: str | None = None,
     ) -> int:
         """HTTP requests served since the last reset (see ``RequestLog.count``)."""
         return self.requests.count(
-            verb, resource, subresource=subresource, namespace=namespace, status=status, path=path
+            verb,
+            resource,
+            subresource=subresource,
+            namespace=namespace,
+            status=status,
+            path=path,
+            user=user,
         )
 
     def reset_request_counts(self) -> None:

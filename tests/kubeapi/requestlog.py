@@ -2,7 +2,7 @@
 
 Benchmarks and tests ask "how many PATCHes of ciworkflows/status did the
 operator make?" Counting happens once per request into a small table keyed
-by (verb, group, resource, subresource, namespace, status code); a query sums
+by (verb, group, resource, subresource, namespace, status code, user); a query sums
 the keys that match, so its cost depends on how many distinct kinds of request
 there were, never on how many requests. The log keeps only the newest
 ``maxlen`` records, for debugging.
@@ -36,9 +36,11 @@ class RequestRecord:
     name: str | None
     status: int
     user_agent: str
+    #: who sent it: the name the bearer token belongs to ("" when unauthenticated)
+    user: str = ""
 
 
-_Key = tuple[str, str | None, str | None, str | None, str | None, int, str | None]
+_Key = tuple[str, str | None, str | None, str | None, str | None, int, str | None, str]
 
 
 class RequestLog:
@@ -63,6 +65,7 @@ class RequestLog:
         name: str | None,
         status: int,
         user_agent: str,
+        user: str = "",
     ) -> RequestRecord:
         with self._lock:
             self._seq += 1
@@ -80,6 +83,7 @@ class RequestLog:
                 name,
                 status,
                 user_agent,
+                user,
             )
             self._records.append(rec)
             # Only non-resource requests are told apart by path: there are few such paths.
@@ -92,6 +96,7 @@ class RequestLog:
                     namespace,
                     status,
                     path if resource is None else None,
+                    user,
                 )
             ] += 1
             return rec
@@ -105,17 +110,20 @@ class RequestLog:
         namespace: str | None = None,
         status: int | None = None,
         path: str | None = None,
+        user: str | None = None,
     ) -> int:
         """Requests served since the last reset that match every given filter.
 
         ``resource`` is a plural (``jobs``), optionally with its group
         (``jobs.batch``, ``ciworkflows.cairn.dev``). ``subresource=None`` counts
-        only requests to the object itself; the default counts all.
+        only requests to the object itself; the default counts all. ``user``
+        is the name of the client's bearer token (``KubeApiEmulator.add_user``).
         """
         plural, group = [*resource.split(".", 1), None][:2] if resource else (None, None)
         total = 0
         with self._lock:
-            for (k_verb, k_group, k_res, k_sub, k_ns, k_status, k_path), n in self._counts.items():
+            for key, n in self._counts.items():
+                k_verb, k_group, k_res, k_sub, k_ns, k_status, k_path, k_user = key
                 if verb is not None and k_verb != verb:
                     continue
                 if plural is not None and k_res != plural:
@@ -129,6 +137,8 @@ class RequestLog:
                 if status is not None and k_status != status:
                     continue
                 if path is not None and k_path != path:
+                    continue
+                if user is not None and k_user != user:
                     continue
                 total += n
         return total

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: the API server refuses request bodies above 3 MiB before decoding them
 MAX_REQUEST_BYTES = 3 * 1024 * 1024
+#: the user the emulator's own token authenticates (the kubeconfig's user name)
+DEFAULT_USER = "cairn-test"
 SERVER_VERSION = {
     "major": "1",
     "minor": "31",
@@ -117,6 +119,9 @@ class ApiServer:
         self.store = store
         self.requests = requests
         self.token = token
+        #: bearer token -> the user it authenticates (replaced whole, never mutated:
+        #: tests add users from their own thread while the server reads it)
+        self.users: dict[str, str] = {token: DEFAULT_USER} if token else {}
         self.watch_timeout = watch_timeout
         self.faults: list[FaultRule] = []
         self._faults_lock = threading.Lock()  # tests add rules from their own thread
@@ -185,12 +190,20 @@ class ApiServer:
             name=route.name,
             status=status,
             user_agent=request.headers.get("User-Agent", ""),
+            user=self._user_of(request),
         )
+
+    def add_user(self, name: str, token: str) -> None:
+        self.users = {**self.users, token: name}
+
+    def _user_of(self, request: web.BaseRequest) -> str:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return self.users.get(token, "") if scheme == "Bearer" else ""
 
     def _authenticate(self, request: web.BaseRequest) -> None:
         if self.token is None:
             return
-        if request.headers.get("Authorization", "") != f"Bearer {self.token}":
+        if not self._user_of(request):
             raise Unauthorized("Unauthorized")
 
     def add_fault(self, rule: FaultRule) -> None:
