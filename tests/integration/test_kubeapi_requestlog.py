@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,22 @@ def test_an_unknown_token_is_refused_and_users_are_unique(
     assert refused.value.status == 401
     (record,) = kubeapi.recent_requests()
     assert (record.status, record.user) == (401, "")
+
+
+def test_open_watches_are_told_apart_by_user(kubeapi: KubeApiEmulator) -> None:
+    token = kubeapi.add_user("replica-a")
+    connection = http.client.HTTPConnection(kubeapi.host, kubeapi.port, timeout=10)
+    try:
+        connection.request(
+            "GET",
+            "/api/v1/namespaces/default/configmaps?watch=true",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert connection.getresponse().status == 200
+        (watch,) = kubeapi.wait_for_watches("configmaps", user="replica-a")
+        assert watch.user == "replica-a"
+        assert kubeapi.active_watches("configmaps", user="cairn-test") == []
+    finally:
+        connection.close()
+    assert kubeapi.wait_for_watches("configmaps", 0, exactly=True, user="replica-a") == []
+    assert kubeapi.request_count("watch", "configmaps", user="replica-a") == 1

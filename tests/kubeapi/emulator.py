@@ -597,9 +597,16 @@ class KubeApiEmulator:
             raise EmulatorUsageError("times must be at least 1")
         self.server.add_fault(FaultRule(verb, resource, namespace, name, code, message, times))
 
-    def active_watches(self, resource: str | None = None) -> builtins.list[ActiveWatch]:
+    def active_watches(
+        self, resource: str | None = None, *, user: str | None = None
+    ) -> builtins.list[ActiveWatch]:
+        """Open watch streams, of ``resource`` and opened by ``user`` when given."""
         storage = self.resource(resource).storage if resource else None
-        return [w for w in list(self.server.watches) if storage is None or w.rt.storage == storage]
+        return [
+            w
+            for w in list(self.server.watches)
+            if (storage is None or w.rt.storage == storage) and (user is None or w.user == user)
+        ]
 
     def drop_watches(self, resource: str | None = None, *, abrupt: bool = True) -> int:
         """End open watch streams: cut the connection (``abrupt``) or close the stream cleanly.
@@ -621,18 +628,21 @@ class KubeApiEmulator:
         *,
         exactly: bool = False,
         timeout: float = 10.0,
+        user: str | None = None,
     ) -> builtins.list[ActiveWatch]:
-        """Block until at least (or ``exactly``) ``count`` watches of ``resource`` are open."""
+        """Block until at least (or ``exactly``) ``count`` watches of ``resource`` are open
+        (opened by ``user`` when given; ``count=0, exactly=True`` waits for none)."""
         deadline = time.monotonic() + timeout
+        whose = f" by {user}" if user is not None else ""
         with self._watch_changed:
             while True:
-                found = self.active_watches(resource)
+                found = self.active_watches(resource, user=user)
                 if len(found) == count or (len(found) > count and not exactly):
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise WaitTimeout(
-                        f"{len(found)} watches of {resource or 'any resource'} open after "
+                        f"{len(found)} watches of {resource or 'any resource'}{whose} open after "
                         f"{timeout}s, wanted {'exactly ' if exactly else ''}{count}"
                     )
                 self._watch_changed.wait(remaining)

@@ -104,6 +104,8 @@ class ActiveWatch:
     since: str | None
     subscription: Subscription
     request: web.BaseRequest = field(repr=False)
+    #: who opened it (the name of its bearer token; "" when unauthenticated)
+    user: str = ""
 
 
 class ApiServer:
@@ -460,7 +462,7 @@ class ApiServer:
             await response.write_eof()
             return response
         self._record(request, route, 200)
-        watch = ActiveWatch(rt, route.namespace, since, sub, request)
+        watch = ActiveWatch(rt, route.namespace, since, sub, request, self._user_of(request))
         self.watches.append(watch)
         self._on_watches_changed()
         try:
