@@ -8,6 +8,7 @@ would write; the operator reacts to the annotation either way:
 ``cairn cancel RUN``       ``cairn.dev/cancel=<reason>`` on the CIRun
 ``cairn retry RUN JOB``    ``cairn.dev/retry=<job>`` on the run's CIWorkflow
 ``cairn approve RUN JOB``  ``cairn.dev/approve=<job>`` on the run's CIWorkflow
+``cairn approve --reject`` ``cairn.dev/reject=<job>``: the job fails (approval_rejected)
 ``cairn rerun-failed RUN`` ``cairn.dev/rerun-failed=<timestamp>`` on the CIRun
 =========================  ===================================================
 
@@ -28,6 +29,7 @@ from cairn.errors import CairnError
 from cairn.k8s.resources import (
     ANNOTATION_APPROVE,
     ANNOTATION_CANCEL,
+    ANNOTATION_REJECT,
     ANNOTATION_RERUN_FAILED,
     ANNOTATION_RETRY,
     CIRUN_PLURAL,
@@ -61,6 +63,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="the CIRun's name")
     if command in ("retry", "approve"):
         parser.add_argument("job", metavar="JOB", help="job id or instance id, or WORKFLOW/JOB")
+    if command == "approve":
+        parser.add_argument(
+            "--reject",
+            action="store_true",
+            help="refuse: the job fails (approval_rejected); jobs that need it are skipped",
+        )
     if command == "cancel":
         parser.add_argument("--reason", default=DEFAULT_CANCEL_REASON, help="why (recorded)")
     parser.add_argument("-n", "--namespace", help="namespace (default: the context's)")
@@ -107,9 +115,16 @@ def _plan(api: Any, namespace: str, args: argparse.Namespace) -> tuple[Target, s
         _get(api, namespace, run)
         # a new value each time, so a second re-run is a change the operator sees
         return run, ANNOTATION_RERUN_FAILED, datetime.now(UTC).isoformat(timespec="microseconds")
-    annotation = ANNOTATION_RETRY if args.command == "retry" else ANNOTATION_APPROVE
+    annotation = request_annotation(args)
     workflow, job = _resolve_job(api, namespace, args.run, args.job)
     return Target(CIWORKFLOW_PLURAL, workflow), annotation, job
+
+
+def request_annotation(args: argparse.Namespace) -> str:
+    """The annotation a ``retry`` or ``approve [--reject]`` writes on the CIWorkflow."""
+    if args.command == "retry":
+        return ANNOTATION_RETRY
+    return ANNOTATION_REJECT if getattr(args, "reject", False) else ANNOTATION_APPROVE
 
 
 def _resolve_job(api: Any, namespace: str, run: str, job_arg: str) -> tuple[str, str]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cairn.engine.run import WorkflowRun
+from cairn.errors import CairnError
+from cairn.k8s.environments import MAX_PROTECTED_PER_RUN, unique_names
 
 GROUP = "cairn.dev"
 VERSION = "v1alpha1"
@@ -41,6 +43,8 @@ ANNOTATION_RETRY = "cairn.dev/retry"
 ANNOTATION_RERUN_FAILED = "cairn.dev/rerun-failed"
 #: ``cairn.dev/approve=<job>``: approve a job waiting on its environment
 ANNOTATION_APPROVE = "cairn.dev/approve"
+#: ``cairn.dev/reject=<job>``: reject a job waiting on its environment (it fails)
+ANNOTATION_REJECT = "cairn.dev/reject"
 #: ``cairn.dev/delivery=<X-GitHub-Delivery>`` on CIRuns made by the webhook receiver
 ANNOTATION_DELIVERY = "cairn.dev/delivery"
 
@@ -93,6 +97,23 @@ class CIRunSpec(_Spec):
     vars: dict[str, str] = Field(default_factory=dict)
     inputs: dict[str, Any] = Field(default_factory=dict)
     cancel: bool = False
+    #: environments whose jobs wait for approval, besides the operator-wide
+    #: ``CAIRN_PROTECTED_ENVIRONMENTS`` (a run can add protection, never remove it)
+    protected_environments: tuple[str, ...] = Field(
+        default=(), alias="protectedEnvironments", max_length=MAX_PROTECTED_PER_RUN
+    )
+    #: ``github.run_number`` of every workflow of the run, instead of the next
+    #: number of its counter (replays, imports)
+    run_number: int | None = Field(default=None, alias="runNumber", ge=1)
+
+    @field_validator("protected_environments")
+    @classmethod
+    def _environment_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        # CairnError is not a ValueError: say it as one, so pydantic reports the field
+        try:
+            return unique_names(names)
+        except CairnError as error:
+            raise ValueError(str(error)) from None
 
     @model_validator(mode="after")
     def _one_source(self) -> CIRunSpec:
@@ -175,6 +196,9 @@ class CIRunStatus(_Status):
     duration: str | None = None
     #: the commit the workflows were read from (git sources)
     sha: str | None = None
+    #: ``github.run_number`` of each triggered workflow file, allocated once
+    #: (the checkpoint written before the CIWorkflows are created)
+    run_numbers: dict[str, int] | None = Field(default=None, alias="runNumbers")
     message: str | None = None
     observed_generation: int | None = Field(default=None, alias="observedGeneration")
 

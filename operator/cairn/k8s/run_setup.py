@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from cairn.engine.run import WorkflowRun
 from cairn.k8s import names, resources, tokens
+from cairn.k8s.environments import protected_for_plan
 from cairn.k8s.resources import CIRunSpec, CIWorkflowSpec
 from cairn.k8s.source import WorkflowFile
 from cairn.workflow import WorkflowError, compile_plan, explain_trigger, parse_workflow
@@ -135,8 +136,11 @@ def run_id(run_uid: str) -> str:
     return str(int(hashlib.sha256(run_uid.encode()).hexdigest()[:12], 16) % 10**10)
 
 
-def github_context(spec: CIRunSpec, compiled: CompiledWorkflow, *, run_uid: str) -> dict[str, Any]:
-    """The ``github`` context of one workflow of a run, from its event and source."""
+def github_context(
+    spec: CIRunSpec, compiled: CompiledWorkflow, *, run_uid: str, run_number: int
+) -> dict[str, Any]:
+    """The ``github`` context of one workflow of a run, from its event and source
+    (``run_number``: allocated by ``run_numbers``, or ``spec.runNumber``)."""
     event, payload = spec.event.name, spec.event.payload
     source = spec.source
     pull = _get(payload, "pull_request")
@@ -180,7 +184,7 @@ def github_context(spec: CIRunSpec, compiled: CompiledWorkflow, *, run_uid: str)
         "workflow": compiled.plan.workflow.name,
         "workflow_sha": sha,
         "run_id": run_id(run_uid),
-        "run_number": "1",
+        "run_number": str(run_number),
         "retention_days": "90",
     }
     if isinstance(ref, str):
@@ -211,8 +215,13 @@ def workflow_object(
     compiled: CompiledWorkflow,
     *,
     token_seed: str,
+    run_number: int,
+    protected_environments: tuple[str, ...],
 ) -> dict[str, Any]:
-    """The CIWorkflow of one triggered workflow: deterministic name, owned by the run."""
+    """The CIWorkflow of one triggered workflow: deterministic name, owned by the run.
+
+    ``protected_environments`` are the operator-wide ones; the run's own
+    ``spec.protectedEnvironments`` are added to them, never subtracted."""
     meta = run["metadata"]
     namespace, run_name, run_uid = meta["namespace"], meta["name"], meta["uid"]
     name = names.workflow_name(run_name, compiled.file.name)
@@ -220,11 +229,14 @@ def workflow_object(
     workflow_run = WorkflowRun(
         name=f"{namespace}/{name}",
         plan=compiled.plan,
-        github=github_context(spec, compiled, run_uid=run_uid),
+        github=github_context(spec, compiled, run_uid=run_uid, run_number=run_number),
         inputs=dict(spec.inputs),
         vars=dict(spec.vars),
         secret_names=secret_names(workflow) if spec.secrets is not None else (),
         token_seed=token_seed,
+        protected_environments=protected_for_plan(
+            protected_environments, spec.protected_environments, compiled.plan
+        ),
     )
     body = CIWorkflowSpec(
         run=run_name,

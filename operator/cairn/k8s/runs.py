@@ -7,6 +7,9 @@ triggered file (deterministic name, ownerReference to the run), and only then
 write the checkpoint: the ``workflows`` list in the status. A crash before the
 checkpoint repeats the setup, whose creates answer AlreadyExists and keep the
 first objects (and their token seeds); a crash after it never compiles again.
+Before any CIWorkflow is created, each triggered file gets its
+``github.run_number`` (``run_numbers.py``), checkpointed in
+``status.runNumbers`` so a repeated setup reuses it.
 
 **Aggregation**: each CIWorkflow's watch events update a small summary here;
 the run's phase, conditions, counts (``JOBS 3/5``), timestamps and its
@@ -16,8 +19,8 @@ phase.
 
 **Requests** on the run are forwarded to its workflows: ``spec.cancel`` and
 ``cairn.dev/cancel`` to every unfinished one, ``cairn.dev/rerun-failed`` to the
-failed and cancelled ones, ``cairn.dev/retry`` and ``cairn.dev/approve``
-(``WORKFLOW/JOB`` or ``JOB``) to the one named; the run's annotation is then
+failed and cancelled ones, ``cairn.dev/retry``, ``cairn.dev/approve`` and
+``cairn.dev/reject`` (``WORKFLOW/JOB`` or ``JOB``) to the one named; the run's annotation is then
 removed. Forwarding happens before the removal, so a crash in between forwards
 again (cancel is idempotent; the workflow's own record of applied commands
 covers the rest unless it already cleared it, a window of milliseconds).
@@ -35,7 +38,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cairn.k8s import names, resources
+from cairn.k8s import names, resources, run_numbers
 from cairn.k8s.arbiter import WorkflowKey
 from cairn.k8s.cluster import (
     AlreadyExists,
@@ -54,6 +57,7 @@ from cairn.k8s.resources import (
     JobCounts,
     format_duration,
 )
+from cairn.k8s.run_numbers import RunNumberError
 from cairn.k8s.run_setup import RunSetup, compile_workflows, workflow_object
 from cairn.k8s.settings import OperatorSettings
 from cairn.k8s.source import (
@@ -66,6 +70,7 @@ from cairn.k8s.source import (
 from cairn.k8s.status import (
     CONDITION_READY,
     CONDITION_SUCCEEDED,
+    REASON_AWAITING_APPROVAL,
     TERMINAL_PHASES,
     ConditionValue,
     clip,
@@ -83,12 +88,14 @@ REASON_INVALID = "InvalidWorkflow"
 REASON_NONE_TRIGGERED = "NoWorkflowsTriggered"
 REASON_SOURCE = "SourceUnavailable"
 REASON_CREATED = "WorkflowsCreated"
+REASON_RUN_NUMBER = "RunNumberUnavailable"
 
 _RUN_COMMANDS = (
     resources.ANNOTATION_CANCEL,
     resources.ANNOTATION_RERUN_FAILED,
     resources.ANNOTATION_RETRY,
     resources.ANNOTATION_APPROVE,
+    resources.ANNOTATION_REJECT,
 )
 _OWN_FIELDS = (
     "phase",
@@ -129,6 +136,8 @@ class ChildSummary:
     completed_at: str | None
     cancelling: bool
     message: str | None
+    #: the workflow waits only on approvals (its Succeeded condition says so)
+    awaiting_approval: bool = False
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> ChildSummary:
@@ -144,6 +153,12 @@ class ChildSummary:
             completed_at=status.get("completedAt"),
             cancelling=isinstance(state, Mapping) and "x" in state,
             message=status.get("message"),
+            awaiting_approval=any(
+                isinstance(c, Mapping)
+                and c.get("type") == CONDITION_SUCCEEDED
+                and c.get("reason") == REASON_AWAITING_APPROVAL
+                for c in status.get("conditions") or ()
+            ),
         )
 
     @property
@@ -314,18 +329,65 @@ class RunLoop:
             await self._fail(body, REASON_SOURCE, str(error), now)
             return None
         setup = compile_workflows(spec, files)
+        try:
+            body, numbers = await self._run_numbers(slot, body, spec, setup)
+        except RunNumberError as error:
+            await self._fail(body, REASON_RUN_NUMBER, str(error), now)
+            return None
         children = []
         for compiled in setup.triggered:
             manifest = workflow_object(
-                body, spec, compiled, token_seed=random_secrets.token_urlsafe(24)
+                body,
+                spec,
+                compiled,
+                token_seed=random_secrets.token_urlsafe(24),
+                run_number=numbers[compiled.file.name],
+                protected_environments=self.settings.protected_environments,
             )
             await self._create_child(body, manifest)
             children.append((manifest, compiled))
         await self.crash(slot.key, "run-before-checkpoint")
         fields = _setup_status(body, spec, setup, children, now)
+        if numbers:
+            fields["runNumbers"] = numbers
         await self._write(body, fields)
         self._record_setup(body, setup)
         return None
+
+    async def _run_numbers(
+        self, slot: RunSlot, body: Mapping[str, Any], spec: CIRunSpec, setup: RunSetup
+    ) -> tuple[Mapping[str, Any], dict[str, int]]:
+        """``github.run_number`` per triggered file: pinned by the spec, read back
+        from the run's checkpoint, or allocated now and checkpointed before any
+        CIWorkflow exists (so a replay never allocates twice for one run)."""
+        files = [compiled.file.name for compiled in setup.triggered]
+        if spec.run_number is not None:
+            return body, dict.fromkeys(files, spec.run_number)
+        saved = (body.get("status") or {}).get("runNumbers") or {}
+        numbers = {f: int(saved[f]) for f in files if isinstance(saved.get(f), int)}
+        missing = [c for c in setup.triggered if c.file.name not in numbers]
+        if not missing:
+            return body, numbers
+        repository = run_numbers.repository_identity(spec)
+        keys = {c.file.name: run_numbers.counter_key(repository, c.path) for c in missing}
+        allocated = await run_numbers.allocate(
+            self.cluster, slot.key.namespace, list(keys.values())
+        )
+        numbers.update({file: allocated[key] for file, key in keys.items()})
+        await self.crash(slot.key, "run-numbers-allocated")
+        meta = body["metadata"]
+        body = await self.cluster.merge_patch(
+            CIRUN_PLURAL,
+            meta["namespace"],
+            meta["name"],
+            {
+                "metadata": {"resourceVersion": meta["resourceVersion"]},
+                "status": {"runNumbers": numbers},
+            },
+            status=True,
+        )
+        await self.crash(slot.key, "run-numbers-checkpointed")
+        return body, numbers
 
     async def _create_child(self, run: Mapping[str, Any], manifest: dict[str, Any]) -> None:
         namespace = manifest["metadata"]["namespace"]
@@ -399,7 +461,11 @@ class RunLoop:
             for child in children.values():
                 if child.phase in ("Failed", "Cancelled"):
                     forwards.setdefault(child.name, {})[resources.ANNOTATION_RERUN_FAILED] = rerun
-        for annotation in (resources.ANNOTATION_RETRY, resources.ANNOTATION_APPROVE):
+        for annotation in (
+            resources.ANNOTATION_RETRY,
+            resources.ANNOTATION_APPROVE,
+            resources.ANNOTATION_REJECT,
+        ):
             value = commands.get(annotation)
             if value is None:
                 continue
@@ -657,7 +723,12 @@ def _aggregate_status(
         phase = "Running"
         end = now
         fields.pop("completedAt", None)
-        succeeded = ConditionValue(CONDITION_SUCCEEDED, "Unknown", "Running", "")
+        blocked = any(
+            child is not None and child.awaiting_approval
+            for child in (children.get(str(r.get("name"))) for r in refs)
+        )
+        reason = REASON_AWAITING_APPROVAL if blocked else "Running"
+        succeeded = ConditionValue(CONDITION_SUCCEEDED, "Unknown", reason, "")
     message = "; ".join(
         f"{child.file}: {child.message}"
         for child in (children.get(str(r.get("name"))) for r in refs)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import CairnError
+from cairn.k8s.environments import InvalidEnvironmentNameError, unique_names
 
 ENV_PREFIX = "CAIRN_"
 
@@ -118,6 +119,14 @@ class OperatorSettings:
     """File holding the key that signs per-attempt callback secrets (shared with
     the webhook receiver; from the Secret ``cairn-operator-key``)."""
 
+    # --- approvals ------------------------------------------------------------------
+    protected_environments: tuple[str, ...] = ()
+    """Environments whose jobs wait for approval (``cairn approve``) in every
+    run, like a repository's protected environments on GitHub: a CIRun's
+    ``spec.protectedEnvironments`` adds to these and cannot remove any.
+    Comma-separated (``CAIRN_PROTECTED_ENVIRONMENTS=production,staging``);
+    names compare case-insensitively, as GitHub's do."""
+
     # --- git sources ----------------------------------------------------------------
     git_timeout_seconds: float = 120.0
     """Time limit for resolving a CIRun's git source (fetch and read), in seconds."""
@@ -153,6 +162,10 @@ class OperatorSettings:
             raise InvalidSettingError("git_timeout_seconds must be positive")
         if self.git_max_repo_bytes <= 0 or self.git_max_workflow_bytes <= 0:
             raise InvalidSettingError("git size limits must be positive")
+        try:
+            unique_names(self.protected_environments)
+        except InvalidEnvironmentNameError as error:
+            raise InvalidSettingError(f"protected_environments: {error}") from None
         if self.callback_base_url is not None and not self.callback_base_url.startswith(
             ("http://", "https://")
         ):
@@ -263,6 +276,8 @@ class Permission:
     resource: str
     verbs: tuple[str, ...]
     why: str = field(default="", compare=False)
+    #: only these objects (RBAC ``resourceNames``); empty: any object
+    resource_names: tuple[str, ...] = ()
 
 
 OPERATOR_PERMISSIONS: tuple[Permission, ...] = (
@@ -294,6 +309,13 @@ OPERATOR_PERMISSIONS: tuple[Permission, ...] = (
         "read a finished sandbox's termination message (its JobResult)",
     ),
     Permission("", "configmaps", ("create",), "the JobSpec of each attempt, owned by its Job"),
+    Permission(
+        "",
+        "configmaps",
+        ("get", "patch"),
+        "github.run_number: the namespace's counters, read and incremented conditionally",
+        resource_names=("cairn-run-numbers",),
+    ),
     Permission(
         "",
         "secrets",

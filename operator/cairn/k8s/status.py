@@ -32,6 +32,8 @@ TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled",
 
 CONDITION_READY = "Ready"
 CONDITION_SUCCEEDED = "Succeeded"
+#: the Succeeded condition's reason while a workflow waits only on approvals
+REASON_AWAITING_APPROVAL = "AwaitingApproval"
 
 
 def rfc3339(moment: datetime) -> str:
@@ -166,12 +168,29 @@ def waiting_detail(
         open_needs = [n for n in needs if n in unfinished]
         return f"needs {', '.join(open_needs)}" if open_needs else "needs"
     if job.waiting_on == "approval":
-        return "approval (annotate cairn.dev/approve=<job>)"
+        environment = approval_environment(run, instance_id)
+        return (
+            f"approval of environment {environment} "
+            f"(cairn approve RUN {job_of(instance_id)}; --reject to refuse)"
+        )
     if job.waiting_on == "concurrency" and job.claim is not None:
         return f"concurrency group {job.claim.group}"
     if job.waiting_on == "max-parallel":
         return "max-parallel"
     return job.waiting_on or ""
+
+
+def approval_environment(run: WorkflowRun, instance_id: str) -> str:
+    """The environment a job waits to be approved for, as the workflow names it
+    (an ``environment:`` expression is shown as written: its value is not kept)."""
+    known = run.plan.workflow.jobs.get(job_of(instance_id))
+    environment = known.environment if known is not None else None
+    return environment.name if environment is not None else "?"
+
+
+def awaiting_approval(state: WorkflowState) -> list[str]:
+    """Instances waiting for an approval."""
+    return [i for i, j in state.jobs.items() if j.phase == "waiting" and j.waiting_on == "approval"]
 
 
 def _duration(job: JobState, now: datetime) -> str:
@@ -259,12 +278,19 @@ def workflow_message(run: WorkflowRun, state: WorkflowState) -> str:
             return f"waiting for concurrency group {state.claim.group}"
         return "waiting to start"
     running = [i for i, j in state.jobs.items() if j.phase in ("queued", "running")]
-    waiting = [i for i, j in state.jobs.items() if j.phase == "waiting"]
+    approvals = awaiting_approval(state)
+    waiting = [i for i, j in state.jobs.items() if j.phase == "waiting" and i not in approvals]
     parts = []
     if state.cancel is not None:
         parts.append(f"cancelling ({state.cancel})")
     if running:
         parts.append(f"running: {_names(running)}")
+    if approvals:
+        environments = sorted({approval_environment(run, i) for i in approvals})
+        parts.append(
+            f"waiting on approval of {', '.join(environments)}: {_names(approvals)}"
+            " (cairn approve RUN JOB)"
+        )
     if waiting:
         parts.append(f"waiting: {_names(waiting)}")
     return clip("; ".join(parts) or "running")
@@ -329,11 +355,21 @@ def workflow_conditions(state: WorkflowState, message: str) -> list[ConditionVal
         return [ready, ConditionValue(CONDITION_SUCCEEDED, status, reason, message)]
     if state.cancel is not None:
         reason = "Cancelling"
+    elif state.phase == "running" and _only_approvals_open(state):
+        reason = REASON_AWAITING_APPROVAL
     elif state.phase == "running":
         reason = "Running"
     else:
         reason = "Waiting" if state.phase == "waiting" else "Pending"
     return [ready, ConditionValue(CONDITION_SUCCEEDED, "Unknown", reason, message)]
+
+
+def _only_approvals_open(state: WorkflowState) -> bool:
+    """Some job waits on an approval and none is queued or running: the
+    workflow is blocked on a person."""
+    return bool(awaiting_approval(state)) and not any(
+        j.phase in ("queued", "running") for j in state.jobs.values()
+    )
 
 
 def _camel(reason: str) -> str:

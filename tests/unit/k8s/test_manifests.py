@@ -69,30 +69,45 @@ def test_operator_objects_live_in_cairn_system() -> None:
             assert obj["metadata"].get("namespace") == "cairn-system", obj["metadata"]["name"]
 
 
-def rule_grants(rules: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
+def rule_grants(rules: list[dict[str, Any]]) -> Iterator[tuple[str, str, str, str]]:
+    """(group, resource, verb, object name or "" for any object) per grant."""
     for rule in rules:
-        assert "resourceNames" not in rule and "nonResourceURLs" not in rule
+        assert "nonResourceURLs" not in rule
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:
                     assert "*" not in (group, resource, verb), "no wildcards"
-                    yield group, resource, verb
+                    for name in rule.get("resourceNames") or [""]:
+                        yield group, resource, verb, name
 
 
 def test_rbac_grants_exactly_the_permissions_the_operator_declares() -> None:
     role = find("ClusterRole", "cairn-operator")
     granted = sorted(rule_grants(role["rules"]))
     declared = sorted(
-        (p.api_group, p.resource, verb) for p in OPERATOR_PERMISSIONS for verb in p.verbs
+        (p.api_group, p.resource, verb, name)
+        for p in OPERATOR_PERMISSIONS
+        for verb in p.verbs
+        for name in p.resource_names or ("",)
     )
     assert granted == declared
 
 
 def test_rbac_never_lets_the_operator_read_secrets_or_create_runs() -> None:
-    granted = set(rule_grants(find("ClusterRole", "cairn-operator")["rules"]))
+    granted = {g[:3] for g in rule_grants(find("ClusterRole", "cairn-operator")["rules"])}
     assert ("", "secrets", "get") not in granted
     assert ("", "secrets", "list") not in granted
     assert ("cairn.dev", "ciruns", "create") not in granted
+
+
+def test_configmaps_are_read_and_updated_only_by_the_run_number_counters_name() -> None:
+    from cairn.k8s.run_numbers import CONFIGMAP_NAME
+
+    granted = set(rule_grants(find("ClusterRole", "cairn-operator")["rules"]))
+    configmaps = {
+        (verb, name) for group, resource, verb, name in granted if resource == "configmaps"
+    }
+    assert configmaps == {("create", ""), ("get", CONFIGMAP_NAME), ("patch", CONFIGMAP_NAME)}
 
 
 def test_the_role_is_bound_to_the_operators_service_account() -> None:

@@ -73,7 +73,7 @@ def test_secrets_named_by_a_workflow_are_found() -> None:
 def test_the_github_context_comes_from_the_event() -> None:
     run = spec()
     (ci,) = compile_workflows(run, files(run)).triggered
-    context = github_context(run, ci, run_uid="uid-1")
+    context = github_context(run, ci, run_uid="uid-1", run_number=7)
     assert context["sha"] == "a" * 40
     assert (context["ref"], context["ref_name"], context["ref_type"]) == (
         "refs/heads/main",
@@ -84,15 +84,18 @@ def test_the_github_context_comes_from_the_event() -> None:
     assert context["actor"] == "octocat" and context["event"] == PAYLOAD
     assert context["workflow"] == "CI"
     assert context["workflow_ref"] == "acme/app/.github/workflows/ci.yml@refs/heads/main"
-    assert context["run_id"] == github_context(run, ci, run_uid="uid-1")["run_id"]
-    assert context["run_id"] != github_context(run, ci, run_uid="uid-2")["run_id"]
+    assert context["run_number"] == "7"
+    assert context["run_id"] == github_context(run, ci, run_uid="uid-1", run_number=7)["run_id"]
+    assert context["run_id"] != github_context(run, ci, run_uid="uid-2", run_number=7)["run_id"]
 
 
 def test_the_ciworkflow_object_is_named_owned_labelled_and_valid() -> None:
     run = spec(secrets={"name": "ci-secrets"})
     (ci,) = compile_workflows(run, files(run)).triggered
     owner = {"metadata": {"name": "push-1", "namespace": "ci", "uid": "uid-1"}}
-    body = workflow_object(owner, run, ci, token_seed="s" * 32)
+    body = workflow_object(
+        owner, run, ci, token_seed="s" * 32, run_number=3, protected_environments=()
+    )
     meta = body["metadata"]
     assert meta["name"] == names.workflow_name("push-1", "ci.yml")
     assert meta["labels"]["cairn.dev/run"] == "push-1"
@@ -135,7 +138,9 @@ def test_a_largest_workflow_file_makes_a_ciworkflow_well_inside_the_object_limit
     )
     (ci,) = compile_workflows(run, files(run)).triggered
     owner = {"metadata": {"name": "push-1", "namespace": "ci", "uid": "uid-1"}}
-    body = workflow_object(owner, run, ci, token_seed="s" * 32)
+    body = workflow_object(
+        owner, run, ci, token_seed="s" * 32, run_number=3, protected_environments=()
+    )
     size = len(json.dumps(body["spec"], separators=(",", ":")))
     assert size < 1024 * 1024, f"{size} bytes of spec for a {len(text)}-byte file"
     full = len(ci.plan.model_dump_json(by_alias=True))

@@ -103,7 +103,9 @@ def test_operator_key_is_read_and_checked(tmp_path: Path) -> None:
 
 
 def test_permissions_are_unique_per_resource() -> None:
-    seen = [(p.api_group, p.resource) for p in settings_module.OPERATOR_PERMISSIONS]
+    seen = [
+        (p.api_group, p.resource, p.resource_names) for p in settings_module.OPERATOR_PERMISSIONS
+    ]
     assert len(seen) == len(set(seen))
     assert all(p.why for p in settings_module.OPERATOR_PERMISSIONS)
 
