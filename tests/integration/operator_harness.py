@@ -11,8 +11,12 @@ what the cluster holds. Helpers wait on conditions, never on bare sleeps.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +119,140 @@ class OperatorHarness:
         self.stop()
 
 
+# --- replicas with peering, each a process of its own -----------------------------------------
+
+PEERING_CRDS = "kopf-peering.yaml"
+CLUSTER_PEERINGS = "clusterkopfpeerings.kopf.dev"
+NAMESPACED_PEERINGS = "kopfpeerings.kopf.dev"
+#: seconds a replica's peering record lives without renewal: short, so a failover takes
+#: seconds, yet 4 s above Kopf's 1 s renewals, so a loaded machine cannot fake a death
+TEST_PEERING_LIFETIME = 5
+
+
+def install_peering(
+    api: KubeApiEmulator, name: str = "cairn", namespace: str | None = None
+) -> tuple[str, str | None]:
+    """The peering CRDs and one peering object (a ClusterKopfPeering, or a KopfPeering in
+    ``namespace``), as ``manifests/peering.yaml`` installs it; returns (resource, namespace)."""
+    api.register_crd(REPO_ROOT / "crds" / PEERING_CRDS)
+    resource = CLUSTER_PEERINGS if namespace is None else NAMESPACED_PEERINGS
+    api.create(resource, {"metadata": {"name": name}}, namespace)
+    return resource, namespace
+
+
+class OperatorReplica:
+    """One replica of the operator Deployment: ``cairn operator`` with Kopf peering,
+    in a process of its own.
+
+    Kopf keeps its state per process (the peering identity comes from ``$POD_ID``,
+    the login from ``$KUBECONFIG``, logging is global), and a replica must be
+    killable the way a node kills a pod: SIGKILL, no goodbye in the peering object.
+    So each replica is a subprocess running the real CLI, registry and handlers;
+    it logs in as its own emulator user, so the request log tells who did what
+    (``api.request_count(..., user=replica.user)``).
+    """
+
+    def __init__(
+        self,
+        api: KubeApiEmulator,
+        user: str,
+        priority: int,
+        workdir: Path,
+        *,
+        namespaces: Sequence[str] = (),
+        peering: str = "cairn",
+        lifetime: int = TEST_PEERING_LIFETIME,
+    ) -> None:
+        self.api = api
+        self.user = user
+        self.priority = priority
+        api.add_user(user)
+        self.kubeconfig = api.write_kubeconfig(workdir / f"{user}.kubeconfig", user=user)
+        self.log_path = workdir / f"{user}.log"
+        self.args = ["--peering", peering, "--priority", str(priority), "--liveness", ""]
+        self.args += [arg for ns in namespaces for arg in ("--namespace", ns)] or ["-A"]
+        self.lifetime = lifetime
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorReplica:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+        environ.update(
+            KUBECONFIG=str(self.kubeconfig),
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), environ.get("PYTHONPATH")])),
+            POD_ID=self.user,  # Kopf's peer identity
+            CAIRN_POD_NAME=self.user,
+            CAIRN_CALLBACK_BASE_URL="",  # results through termination messages only
+            CAIRN_PEERING_LIFETIME_SECONDS=str(self.lifetime),
+        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.integration.operator_harness", *self.args],
+                cwd=REPO_ROOT,
+                env=environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return self
+
+    def kill(self) -> None:
+        """Die at once, as a node kills a pod: no cleanup, the peering record stays."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Shut down cleanly (SIGTERM, as on a rollout): Kopf removes its peering record."""
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signum)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def peers(api: KubeApiEmulator, resource: str, namespace: str | None) -> dict[str, Any]:
+    """The records of the peering object: identity -> priority, lifetime, lastseen."""
+    return dict(api.get(resource, "cairn", namespace).get("status") or {})
+
+
+def _replica_main(argv: Sequence[str]) -> int:
+    """``cairn operator ARGV`` with Kopf's peering lifetime taken from
+    ``CAIRN_PEERING_LIFETIME_SECONDS``.
+
+    The setting exists in ``OperatorSettings``; this wrapper hands it to Kopf
+    before the operator starts, which ``apply_kopf_settings`` will do itself
+    (``kopf_settings.peering.lifetime = settings.peering_lifetime_seconds``).
+    Everything else is the real CLI: its argument parsing, settings, registry.
+    """
+    import kopf
+
+    from cairn import cli
+    from cairn.k8s.settings import from_env
+
+    lifetime = from_env(os.environ).peering_lifetime_seconds
+    kopf_run = kopf.run
+
+    def run_with_lifetime(**kwargs: Any) -> None:
+        kopf_settings = kwargs.pop("settings", None) or kopf.OperatorSettings()
+        kopf_settings.peering.lifetime = lifetime
+        kopf_run(settings=kopf_settings, **kwargs)
+
+    kopf.run = run_with_lifetime
+    return cli.main(["operator", *argv])
+
+
 # --- objects and waiting ----------------------------------------------------------------------
 
 
@@ -203,3 +341,7 @@ def events_about(api: KubeApiEmulator, name: str) -> list[dict[str, Any]]:
 
 def names(items: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(i["metadata"]["name"] for i in items)
+
+
+if __name__ == "__main__":
+    sys.exit(_replica_main(sys.argv[1:]))

@@ -33,6 +33,10 @@ CONFIGMAP_DATA_LIMIT = 1024 * 1024
 #: The shortest operator key accepted: HMAC-SHA256 keys under 32 bytes are weak.
 MIN_OPERATOR_KEY_BYTES = 32
 
+#: The shortest peering lifetime accepted. Kopf renews a record at most once a
+#: second, so a 3 s lifetime still leaves 2 s for a renewal to reach the API server.
+MIN_PEERING_LIFETIME_SECONDS = 3
+
 
 class InvalidSettingError(CairnError):
     """A setting (usually an environment variable) with a value Cairn cannot use."""
@@ -63,6 +67,14 @@ class OperatorSettings:
     """This replica's Kopf peering priority. Replicas with equal priorities all
     pause (Kopf freezes on a tie), so each replica needs its own: left unset, it
     is derived from ``pod_name`` (see ``effective_peering_priority``)."""
+
+    peering_lifetime_seconds: int = 60
+    """How long a replica's peering record counts as alive without a renewal: the
+    standby takes over at most this long after the active replica died without
+    saying goodbye (a clean shutdown removes its record at once). Kopf renews the
+    record every ``max(1, lifetime - 5..10)`` seconds, so values under
+    ``MIN_PEERING_LIFETIME_SECONDS`` would let a live replica look dead between two
+    renewals; every replica should use the same value."""
 
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
     """Where Kopf serves its liveness probe (the Deployment's probes point here)."""
@@ -157,6 +169,12 @@ class OperatorSettings:
         if not 0 < self.max_spec_bytes <= CONFIGMAP_DATA_LIMIT:
             raise InvalidSettingError(
                 f"max_spec_bytes must be between 1 and {CONFIGMAP_DATA_LIMIT} (the ConfigMap limit)"
+            )
+        if self.peering_lifetime_seconds < MIN_PEERING_LIFETIME_SECONDS:
+            raise InvalidSettingError(
+                f"peering_lifetime_seconds must be at least {MIN_PEERING_LIFETIME_SECONDS}: Kopf "
+                "renews a replica's record at most once a second, so a shorter lifetime would "
+                "make live replicas look dead"
             )
         if self.git_timeout_seconds <= 0:
             raise InvalidSettingError("git_timeout_seconds must be positive")

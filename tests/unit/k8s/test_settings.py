@@ -50,6 +50,7 @@ def test_environment_variables_set_knobs_by_type() -> None:
             "CAIRN_GIT_TIMEOUT_SECONDS": "2.5",
             "CAIRN_BUILTIN_RUNNER_CLASS": "false",
             "CAIRN_CALLBACK_BASE_URL": "",
+            "CAIRN_PEERING_LIFETIME_SECONDS": "15",
             "POD_NAME": "cairn-operator-7d9f-abcde",
             "HOME": "/root",
         }
@@ -59,6 +60,7 @@ def test_environment_variables_set_knobs_by_type() -> None:
     assert settings.git_timeout_seconds == 2.5
     assert settings.builtin_runner_class is False
     assert settings.callback_base_url is None
+    assert settings.peering_lifetime_seconds == 15
     assert settings.pod_name == "cairn-operator-7d9f-abcde"
 
 
@@ -72,6 +74,8 @@ def test_environment_variables_set_knobs_by_type() -> None:
         ({"CAIRN_CALLBACK_BASE_URL": "cairn-webhook:8080"}, "http(s) URL"),
         ({"CAIRN_GIT_TIMEOUT_SECONDS": "0"}, "must be positive"),
         ({"CAIRN_DEADLINE_GRACE_SECONDS": "-1"}, "must not be negative"),
+        ({"CAIRN_PEERING_LIFETIME_SECONDS": "2"}, "peering_lifetime_seconds must be at least 3"),
+        ({"CAIRN_PEERING_LIFETIME_SECONDS": "5.5"}, "CAIRN_PEERING_LIFETIME_SECONDS='5.5'"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(
