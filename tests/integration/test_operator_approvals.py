@@ -3,6 +3,7 @@ answers, and the operator-wide setting protects what a CIRun does not list."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from tests.integration.operator_harness import (
 )
 from tests.kubeapi import KubeApiEmulator
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ciruns" / "protected-deploy.yaml"
 RELEASE = """
 name: Release
 on: push
@@ -86,24 +88,23 @@ def deploy_waits_on_approval(api: KubeApiEmulator, run: str) -> dict[str, Any]:
     return found
 
 
-def test_a_protected_environment_waits_until_the_cli_approves(kubeapi: KubeApiEmulator) -> None:
+def test_the_example_deploy_waits_until_the_cli_approves(kubeapi: KubeApiEmulator) -> None:
     install_crds(kubeapi)
     with TestKubelet(kubeapi) as kubelet, OperatorHarness(kubeapi):
-        spec = {"protectedEnvironments": ["production"]}
-        kubeapi.create(CIRUNS, cirun("release", {"release.yml": RELEASE}, **spec), NAMESPACE)
-        run = deploy_waits_on_approval(kubeapi, "release")
+        kubeapi.apply_manifest(EXAMPLE)
+        run = deploy_waits_on_approval(kubeapi, "protected-deploy")
         assert run["status"]["phase"] == "Running"
         assert "waiting on approval of production: deploy" in run["status"]["message"]
-        workflow = workflow_of(kubeapi, "release")
+        workflow = workflow_of(kubeapi, "protected-deploy")
         row = next(r for r in workflow["status"]["jobs"] if r.startswith("deploy "))
         assert "approval of environment production" in row
         assert not sandboxes_of(kubeapi, "deploy"), "a job waiting on approval must not run"
-        assert conclusions(workflow)["build"] == "success"
+        assert conclusions(workflow) == {"build": "success", "deploy": None, "smoke": None}
 
-        assert cairn("approve", "release", "deploy") == 0
-        run = wait_run(kubeapi, "release", timeout=60)
+        assert cairn("approve", "protected-deploy", "deploy") == 0
+        run = wait_run(kubeapi, "protected-deploy", timeout=60)
         assert run["status"]["phase"] == "Succeeded", run["status"]
-        assert set(conclusions(workflow_of(kubeapi, "release")).values()) == {"success"}
+        assert set(conclusions(workflow_of(kubeapi, "protected-deploy")).values()) == {"success"}
         assert len(sandboxes_of(kubeapi, "deploy")) == 1
         assert not kubelet.errors
 

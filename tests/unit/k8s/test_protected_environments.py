@@ -4,6 +4,7 @@ setting, what reaches the engine, and how a waiting job is shown."""
 from __future__ import annotations
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from cairn.engine.testing import EPOCH, EngineHarness, make_run
@@ -144,3 +145,15 @@ def test_a_job_waiting_on_approval_says_for_which_environment_and_how_to_answer(
     _, succeeded = workflow_conditions(state, message)
     assert succeeded.reason == REASON_AWAITING_APPROVAL
     assert succeeded.status == "Unknown"
+
+
+def test_the_example_is_a_valid_run_that_protects_its_deploy() -> None:
+    from tests.unit.k8s.test_crds import CIRUN, EXAMPLES, assert_valid, schema_of
+
+    run = yaml.safe_load((EXAMPLES / "protected-deploy.yaml").read_text())
+    assert_valid(run, schema_of(CIRUN))
+    parsed = CIRunSpec.model_validate(run["spec"])
+    files = [WorkflowFile(w.name, w.name, w.content) for w in parsed.workflows]
+    (compiled,) = compile_workflows(parsed, files).triggered
+    assert compiled.plan.workflow.jobs["deploy"].environment is not None
+    assert "production" in protected_for_plan((), parsed.protected_environments, compiled.plan)
