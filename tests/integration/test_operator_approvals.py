@@ -10,12 +10,16 @@ import pytest
 
 from cairn.cli import main as cairn_main
 from cairn.k8s import observations, resources
+from cairn.k8s.resources import CIRunSpec
+from cairn.k8s.run_setup import compile_workflows, workflow_object
 from cairn.k8s.settings import OperatorSettings
+from cairn.k8s.source import WorkflowFile
 from cairn.k8s.status import REASON_AWAITING_APPROVAL
 from tests.integration.conftest import KUBECONFIG_PATH
 from tests.integration.kubelet import TestKubelet
 from tests.integration.operator_harness import (
     CIRUNS,
+    CIWORKFLOWS,
     NAMESPACE,
     OperatorHarness,
     cirun,
@@ -163,3 +167,25 @@ def test_a_rejected_job_fails_and_its_dependents_follow_github_rules(
             "notify": "success",
         }
         assert not sandboxes_of(kubeapi, "deploy")
+
+
+def test_cli_reject_writes_the_reject_annotation_on_the_runs_workflow(
+    kubeapi: KubeApiEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No operator: what ``cairn approve --reject`` writes, exactly."""
+    install_crds(kubeapi)
+    run = kubeapi.create(CIRUNS, cirun("asked", {"release.yml": RELEASE}), NAMESPACE)
+    spec = CIRunSpec.model_validate(run["spec"])
+    files = [WorkflowFile(w.name, w.name, w.content) for w in spec.workflows]
+    (compiled,) = compile_workflows(spec, files).triggered
+    manifest = workflow_object(
+        run, spec, compiled, token_seed="s" * 32, run_number=1, protected_environments=()
+    )
+    kubeapi.create(CIWORKFLOWS, manifest, NAMESPACE)
+    assert cairn("approve", "--reject", "asked", "deploy") == 0
+    name = manifest["metadata"]["name"]
+    annotations = kubeapi.get(CIWORKFLOWS, name, NAMESPACE)["metadata"]["annotations"]
+    assert annotations == {resources.ANNOTATION_REJECT: "deploy"}
+    assert f"annotated {resources.ANNOTATION_REJECT}=deploy" in capsys.readouterr().out
+    assert cairn("approve", "--reject", "asked", "nope") == 1
+    assert "has no job 'nope'" in capsys.readouterr().err
