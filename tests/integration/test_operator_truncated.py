@@ -15,11 +15,11 @@ from typing import Any
 
 from cairn.engine import JobResult, callback_token
 from cairn.k8s import tokens
+from cairn.k8s.callbacks import canonical_value
 from cairn.k8s.resources import CALLBACK_ANNOTATION_PREFIX, LABEL_MANAGED_BY, MANAGED_BY
 from cairn.k8s.sandbox import RUNNER_CONTAINER
 from cairn.runner import encode_termination_message
 from cairn.runner.termination import decode_termination_message
-from cairn.webhook.callbacks import canonical_value
 from tests.integration.kubelet import TestKubelet
 from tests.integration.operator_harness import (
     CIRUNS,

@@ -22,6 +22,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from cairn import cli
 from cairn.engine.run import WorkflowRun
 from cairn.engine.state import WorkflowState
+from cairn.k8s.errors import Conflict
+from cairn.k8s.kubeclient import KubeClient, KubeConnection
 from cairn.k8s.resources import (
     ANNOTATION_APPROVE,
     ANNOTATION_CANCEL,
@@ -38,8 +40,7 @@ from cairn.k8s.resources import (
 from cairn.k8s.tokens import callback_key
 from cairn.webhook.app import Receiver, SecretHolder, create_app
 from cairn.webhook.config import ReceiverConfig
-from cairn.webhook.errors import Conflict
-from cairn.webhook.kubeapi import KubeClient, KubeCluster, KubeConnection
+from cairn.webhook.kubeapi import KubeCluster
 from cairn.webhook.secrets import SecretLoader
 from cairn.webhook.signature import sign
 from cairn.workflow import compile_plan, parse_workflow

@@ -1,7 +1,7 @@
-"""The operator's own Kubernetes API calls, over the receiver's light async client.
+"""The operator's own Kubernetes API calls, over the light async client.
 
 Kopf watches; everything the operator writes or reads on purpose goes through
-:class:`Cluster`: a few typed calls over ``cairn.webhook.kubeapi.KubeClient``
+:class:`Cluster`: a few typed calls over ``cairn.k8s.kubeclient.KubeClient``
 (aiohttp, no thread pool), so the operator does not carry the official
 client's models in memory. Errors are the client's: ``NotFound``,
 ``AlreadyExists``, ``Conflict`` (409 other than AlreadyExists, and a failed
@@ -15,15 +15,15 @@ import builtins
 from typing import Any
 from urllib.parse import quote
 
-from cairn.k8s.resources import CIRUN_PLURAL, CIWORKFLOW_PLURAL, GROUP, RUNNERCLASS_PLURAL, VERSION
-from cairn.webhook.errors import (
+from cairn.k8s.errors import (
     AlreadyExists,
     Conflict,
     KubeApiError,
     KubeUnavailable,
     NotFound,
 )
-from cairn.webhook.kubeapi import JSON_PATCH, MERGE_PATCH, KubeClient, KubeConnection
+from cairn.k8s.kubeclient import JSON_PATCH, MERGE_PATCH, KubeClient, KubeConnection
+from cairn.k8s.resources import CIRUN_PLURAL, CIWORKFLOW_PLURAL, GROUP, RUNNERCLASS_PLURAL, VERSION
 
 __all__ = [
     "AlreadyExists",

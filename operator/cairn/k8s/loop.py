@@ -52,6 +52,7 @@ from pydantic import ValidationError
 
 from cairn.engine import (
     ApprovalGranted,
+    ApprovalRejected,
     CancelJob,
     CancelRequested,
     CheckpointError,
@@ -78,6 +79,7 @@ from cairn.engine.index import job_of
 from cairn.engine.state import JobState
 from cairn.k8s import names, resources, tokens
 from cairn.k8s.arbiter import ConcurrencyArbiter, WorkflowKey
+from cairn.k8s.callbacks import ProgressReport
 from cairn.k8s.cluster import Cluster, Conflict, KubeApiError, NotFound, is_transient, json_pointer
 from cairn.k8s.launcher import Launcher, SandboxRefused
 from cairn.k8s.observations import (
@@ -101,7 +103,6 @@ from cairn.k8s.status import (
     workflow_status,
 )
 from cairn.k8s.wakes import CrashHook, Waker, no_crash
-from cairn.webhook.callbacks import ProgressReport
 
 log = logging.getLogger(__name__)
 
@@ -891,6 +892,9 @@ def command_events(
         elif annotation == resources.ANNOTATION_APPROVE:
             events.append(ApprovalGranted(instance_id=value.strip()))
             wake.notes.append(("Approved", f"{value.strip()} approved", False, 40))
+        elif annotation == resources.ANNOTATION_REJECT:
+            events.append(ApprovalRejected(instance_id=value.strip()))
+            wake.notes.append(("Rejected", f"{value.strip()} rejected", False, 40))
         elif annotation == resources.ANNOTATION_RERUN_FAILED:
             events.append(RerunRequested(run_attempt=state.run_attempt, failed_only=True))
             wake.notes.append(("RerunRequested", "re-run of the failed jobs", False, 60))

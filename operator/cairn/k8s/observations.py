@@ -18,10 +18,9 @@ from typing import Any, Literal
 
 from cairn.engine.jobspec import JobResult
 from cairn.k8s import resources, tokens
+from cairn.k8s.callbacks import InvalidCallback, ProgressReport, parse_callback
 from cairn.k8s.sandbox import RUNNER_CONTAINER
 from cairn.runner.termination import ResultDecodeError, decode_termination_message
-from cairn.webhook.callbacks import ProgressReport, parse_callback
-from cairn.webhook.errors import InvalidPayload
 
 ReportKind = Literal["started", "result", "finished", "gone"]
 
@@ -227,6 +226,7 @@ COMMAND_ANNOTATIONS = (
     resources.ANNOTATION_RETRY,
     resources.ANNOTATION_RERUN_FAILED,
     resources.ANNOTATION_APPROVE,
+    resources.ANNOTATION_REJECT,
 )
 
 
@@ -262,7 +262,7 @@ def read_requests(annotations: Mapping[str, str] | None, callback_key: str) -> R
             continue
         try:
             payload = parse_callback(value.encode())
-        except InvalidPayload as error:
+        except InvalidCallback as error:
             rejected.append((key, value, str(error)))
             continue
         callbacks.append(Callback(key, value, token, payload))

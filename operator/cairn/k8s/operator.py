@@ -6,11 +6,15 @@ registry to Kopf's ``KopfRunner``). Choices:
 - **Only ``on.event`` handlers.** The custom resources' statuses are Cairn's
   checkpoints, so nothing needs Kopf's change detection; without it Kopf
   writes nothing onto the objects (no progress, no diff-base, no finalizer:
-  children are removed by ownerReference garbage collection). Should a
-  change-detecting handler be added, Kopf's storage is already set to keep its
-  progress and diff-base in ``status.kopf`` (declared by the CRDs) rather than
-  in annotations, whose 256 KiB total a large workflow's callbacks need, and
-  its finalizer is ``cairn.dev/finalizer``.
+  children are removed by ownerReference garbage collection). Kopf still
+  builds every object's diff-base "essence" on every watch event, by deep
+  copying the whole body: for a CIWorkflow (compiled plan and checkpoint)
+  that was most of the operator's CPU and grew with the workflow. The
+  :class:`EventOnlyDiffBase` storage makes that essence empty, and refuses
+  loudly should a change-detecting handler ever be added (its progress would
+  then belong in ``status.kopf``, declared by the CRDs, never in annotations,
+  whose 256 KiB total a large workflow's callbacks need; the finalizer is
+  ``cairn.dev/finalizer``).
 - **Posting**: Kopf turns handler logs into Kubernetes Events; only warnings
   and errors are posted, the transitions are Cairn's own aggregated Events.
 - **Peering**: replicas share the peering object named by
@@ -138,10 +142,36 @@ class CairnOperator:
         await self.cluster.close()
 
 
+class ChangeHandlerUnsupported(CairnError):
+    """A change-detecting Kopf handler was registered; Cairn's storage settings forbid it."""
+
+
+class EventOnlyDiffBase(kopf.StatusDiffBaseStorage):
+    """Kopf's diff-base for an operator whose handlers are all ``on.event``.
+
+    Kopf computes an object's essence (a deep copy of the body without its
+    status) on every watch event, whether or not a handler will diff it. No
+    Cairn handler does, so the essence is empty and nothing is stored; a
+    change-detecting handler would need the real thing, and storing its
+    essence raises instead of silently diffing nothing."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        raise ChangeHandlerUnsupported(
+            "a change-detecting Kopf handler ran, but Cairn keeps no diff-base "
+            "(operator.EventOnlyDiffBase): use kopf.on.event, or set a real diff-base storage"
+        )
+
+
 def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:
     kopf_settings.persistence.finalizer = FINALIZER
     kopf_settings.persistence.progress_storage = kopf.StatusProgressStorage(field=PROGRESS_FIELD)
-    kopf_settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field=DIFFBASE_FIELD)
+    kopf_settings.persistence.diffbase_storage = EventOnlyDiffBase(field=DIFFBASE_FIELD)
     kopf_settings.posting.level = logging.WARNING
     if not kopf_settings.peering.standalone:
         kopf_settings.peering.name = settings.peering_name

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from cairn.k8s import callbacks as k8s_callbacks
+from cairn.k8s.errors import Conflict, KubeApiError, KubeUnavailable, NotFound
 from cairn.k8s.resources import LABEL_CALLBACK_KEY, LABEL_RUN
 from cairn.k8s.tokens import InvalidTokenError, callback_key, split_token, verify_callback_secret
 from cairn.webhook import callbacks
@@ -30,10 +32,6 @@ from cairn.webhook.deliveries import (
     repository_full_name,
 )
 from cairn.webhook.errors import (
-    Conflict,
-    KubeApiError,
-    KubeUnavailable,
-    NotFound,
     RequestRejected,
 )
 from cairn.webhook.logs import log_context, logger, set_run
@@ -96,6 +94,12 @@ async def _api(call: Awaitable[_T]) -> _T:
         raise KubeUnavailable(f"no answer within {API_TIMEOUT_SECONDS:g} s") from None
 
 
+def _api_failure_status(error: KubeApiError) -> int:
+    """Our answer when the Kubernetes API failed us: 503 (try again) when it could
+    not be reached, 502 when it answered with an error."""
+    return 503 if isinstance(error, KubeUnavailable) else 502
+
+
 def _answer(status: int, state: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"status": state, "message": message, **extra}, status=status)
 
@@ -122,9 +126,9 @@ async def github_delivery(request: web.Request) -> web.Response:
         except KubeApiError as exc:
             receiver.metrics.deliveries.labels(event, "error").inc()
             logger.error(
-                "cannot create the CIRun: %s", exc, extra={"fields": {"status": exc.status}}
+                "cannot create the CIRun: %s", exc, extra={"fields": {"status": exc.api_status}}
             )
-            return _answer(503 if exc.status == 503 else 502, "error", f"Kubernetes API: {exc}")
+            return _answer(_api_failure_status(exc), "error", f"Kubernetes API: {exc}")
         return response
 
 
@@ -224,7 +228,7 @@ async def callback(request: web.Request) -> web.Response:
         except KubeApiError as exc:
             receiver.metrics.callbacks.labels("error").inc()
             logger.error("cannot record the callback: %s", exc)
-            return _answer(503 if exc.status == 503 else 502, "error", f"Kubernetes API: {exc}")
+            return _answer(_api_failure_status(exc), "error", f"Kubernetes API: {exc}")
         return response
 
 
@@ -251,9 +255,9 @@ async def _handle_callback(receiver: Receiver, request: web.Request) -> web.Resp
         raise _forbidden("wrong or missing callback secret for this token")
     body = await read_bounded(request, callbacks.MAX_CALLBACK_BODY_BYTES)
     payload = callbacks.parse_callback(body)
-    value = callbacks.canonical_value(payload)
-    completion = not isinstance(payload, callbacks.ProgressReport)
-    annotation = callbacks.annotation_key(token)
+    value = k8s_callbacks.canonical_value(payload)
+    completion = not isinstance(payload, k8s_callbacks.ProgressReport)
+    annotation = k8s_callbacks.annotation_key(token)
     workflow = await _find_workflow(receiver, key)
     for _ in range(_ANNOTATE_ATTEMPTS):
         meta = workflow["metadata"]

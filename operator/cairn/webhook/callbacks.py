@@ -3,7 +3,8 @@
 A sandbox POSTs its ``JobResult`` (completion) or a ``ProgressReport`` to
 ``/callbacks/<token>``. The receiver stores it, canonicalised, in the
 CIWorkflow's annotation ``callback.cairn.dev/<token>``; the operator consumes
-it. Everything here is pure: the HTTP layer authenticates and does the I/O.
+it (the payloads themselves are ``cairn.k8s.callbacks``, shared with the
+operator). Everything here is pure: the HTTP layer authenticates and does the I/O.
 
 Rules that keep repeated and late callbacks harmless:
 
@@ -20,15 +21,14 @@ Rules that keep repeated and late callbacks harmless:
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from cairn.engine.jobspec import JobResult, StepResult
 from cairn.engine.state import STATE_VERSION, JobState, WorkflowState
-from cairn.k8s.resources import CALLBACK_ANNOTATION_PREFIX
+from cairn.k8s.callbacks import CallbackPayload, InvalidCallback, is_completion
+from cairn.k8s.callbacks import parse_callback as parse_callback_payload
 from cairn.webhook.errors import InvalidPayload, RequestRejected
 
 #: Kubernetes' TotalAnnotationSizeLimitB: the sum of every annotation's key and value
@@ -40,60 +40,16 @@ MAX_CALLBACK_BODY_BYTES = ANNOTATIONS_SIZE_LIMIT
 _FINISHED_WORKFLOW_PHASES = frozenset({"Succeeded", "Failed", "Cancelled", "Error"})
 
 
-class ProgressReport(BaseModel):
-    """A running job's interim state: the steps finished so far."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: Literal["progress"]
-    instance_id: str
-    attempt: int = Field(ge=1)
-    steps: tuple[StepResult, ...] = ()
-    message: str | None = Field(default=None, max_length=4096)
-
-
-CallbackPayload = JobResult | ProgressReport
-
-
-def annotation_key(token: str) -> str:
-    return CALLBACK_ANNOTATION_PREFIX + token
-
-
 def annotations_size(annotations: dict[str, str]) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
 
 
 def parse_callback(body: bytes) -> CallbackPayload:
-    """A completion (``JobResult``) or a progress report (``"kind": "progress"``)."""
+    """The callback body's payload; ``InvalidPayload`` (400) when it is not one."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidPayload(f"the callback body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidPayload("the callback body must be a JSON object")
-    model: type[BaseModel] = ProgressReport if data.get("kind") == "progress" else JobResult
-    try:
-        return model.model_validate(data)  # type: ignore[return-value]
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()[:5]
-        )
-        what = "progress report" if model is ProgressReport else "job result"
-        raise InvalidPayload(f"the callback body is not a valid {what}: {problems}") from None
-
-
-def canonical_value(payload: CallbackPayload) -> str:
-    return payload.model_dump_json()
-
-
-def is_completion(value: str) -> bool:
-    """Whether a stored annotation value is a completion (not progress)."""
-    try:
-        data = json.loads(value)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(data, dict) and data.get("kind") != "progress"
+        return parse_callback_payload(body)
+    except InvalidCallback as exc:
+        raise InvalidPayload(str(exc)) from None
 
 
 class StaleToken(RequestRejected):

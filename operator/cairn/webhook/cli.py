@@ -115,8 +115,9 @@ def _serve(args: argparse.Namespace) -> int:
     # imported here so `cairn webhook --help` and config errors stay fast
     from aiohttp import web
 
+    from cairn.k8s.kubeclient import KubeClient, KubeConnection
     from cairn.webhook.app import Receiver, SecretHolder, create_app
-    from cairn.webhook.kubeapi import KubeClient, KubeCluster, KubeConnection
+    from cairn.webhook.kubeapi import KubeCluster
     from cairn.webhook.logs import configure_logging, logger
 
     config = build_config(args)

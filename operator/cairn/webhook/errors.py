@@ -1,4 +1,4 @@
-"""Errors of the webhook receiver and of its Kubernetes access.
+"""Errors of the webhook receiver (the Kubernetes API's are ``cairn.k8s.errors``).
 
 Each carries the HTTP status the receiver answers with, so a handler can turn
 any of them into a response without a table of special cases.
@@ -46,36 +46,3 @@ class InvalidPayload(RequestRejected):
 
     def __init__(self, message: str) -> None:
         super().__init__(400, message, "bad_request")
-
-
-class KubeApiError(WebhookError):
-    """The Kubernetes API answered with an error, or could not be reached."""
-
-    status = 502
-
-    def __init__(self, message: str, *, api_status: int | None = None, reason: str = "") -> None:
-        super().__init__(message)
-        #: the API server's HTTP status; None when it could not be reached
-        self.api_status = api_status
-        #: the ``reason`` of the API's Status object (``AlreadyExists``, ``Conflict``...)
-        self.reason = reason
-
-
-class KubeUnavailable(KubeApiError):
-    """The API server could not be reached (connection error or timeout)."""
-
-    status = 503
-
-
-class NotFound(KubeApiError):
-    status = 404
-
-
-class AlreadyExists(KubeApiError):
-    status = 409
-
-
-class Conflict(KubeApiError):
-    """A write lost an optimistic-concurrency race (stale resourceVersion)."""
-
-    status = 409

@@ -12,8 +12,8 @@ import itertools
 import json
 from typing import Any
 
+from cairn.k8s.errors import Conflict, KubeApiError, KubeUnavailable, NotFound
 from cairn.webhook.callbacks import ANNOTATIONS_SIZE_LIMIT, annotations_size
-from cairn.webhook.errors import Conflict, KubeApiError, KubeUnavailable, NotFound
 from cairn.webhook.store import parse_label_selector
 
 

@@ -74,3 +74,22 @@ def test_every_flag_is_documented() -> None:
     docs = (Path(__file__).resolve().parents[3] / "docs" / "kubernetes.md").read_text()
     table = docs[docs.index("### `cairn operator`") : docs.index("### Settings")]
     assert flags and not {f for f in flags if f"`{f}" not in table}
+
+
+def test_every_handler_is_an_event_handler_so_no_diff_base_is_needed() -> None:
+    # EventOnlyDiffBase gives Kopf an empty essence: a change-detecting or daemon
+    # handler would silently see no changes, so none may be registered.
+    registry = operator.make_registry()
+    assert registry._watching.get_all_handlers()
+    assert not registry._changing.get_all_handlers()
+    assert not registry._spawning.get_all_handlers()
+    assert not registry._indexing.get_all_handlers()
+
+
+def test_the_diff_base_skips_copying_the_body_and_refuses_to_store() -> None:
+    storage = operator.EventOnlyDiffBase(field=operator.DIFFBASE_FIELD)
+    body = kopf.Body({"metadata": {"name": "wf"}, "spec": {"plan": ["x"] * 1000}})
+    assert storage.build(body=body) == {}
+    assert storage.fetch(body=body) is None
+    with pytest.raises(operator.ChangeHandlerUnsupported, match=r"kopf\.on\.event"):
+        storage.store(body=body, patch=kopf.Patch(), essence=kopf.BodyEssence())

@@ -6,6 +6,7 @@ from typing import Any
 
 from cairn.engine import JobResult
 from cairn.k8s import tokens
+from cairn.k8s.callbacks import ProgressReport
 from cairn.k8s.observations import (
     has_requests,
     read_requests,
@@ -14,7 +15,6 @@ from cairn.k8s.observations import (
     sandbox_identity,
 )
 from cairn.runner import encode_termination_message
-from cairn.webhook.callbacks import ProgressReport
 
 LABELS = {
     "app.kubernetes.io/managed-by": "cairn",

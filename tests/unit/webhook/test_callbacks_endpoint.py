@@ -9,10 +9,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cairn.engine.jobspec import JobResult, StepResult
+from cairn.k8s.errors import Conflict
 from cairn.k8s.resources import CALLBACK_ANNOTATION_PREFIX, LABEL_CALLBACK_KEY
 from cairn.k8s.tokens import callback_key
 from cairn.webhook.app import Receiver
-from cairn.webhook.errors import Conflict
 from cairn.webhook.memory import InMemoryCluster
 from tests.unit.webhook.conftest import NAMESPACE, OPERATOR_KEY
 from tests.unit.webhook.workflows import (
@@ -353,7 +353,7 @@ def test_step_results_round_trip_through_the_annotation() -> None:
         steps=(StepResult(name="Run make", outcome="failure", conclusion="success"),),
         reason="step_failed",
     )
-    from cairn.webhook.callbacks import canonical_value
+    from cairn.k8s.callbacks import canonical_value
 
     assert JobResult.model_validate_json(canonical_value(original)) == original
 
