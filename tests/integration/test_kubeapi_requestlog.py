@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,7 @@ def test_the_log_is_bounded_and_counting_does_not_grow_with_traffic(kube_client:
 
 
 def test_records_describe_the_request(kubeapi: KubeApiEmulator, kube_client: Any) -> None:
+    before = time.time()
     kubernetes.client.CoreV1Api(kube_client).list_namespaced_config_map(
         "default", label_selector="a=b"
     )
@@ -101,6 +103,7 @@ def test_records_describe_the_request(kubeapi: KubeApiEmulator, kube_client: Any
     )
     assert record.query == "labelSelector=a%3Db"
     assert record.user_agent.startswith("OpenAPI-Generator")
+    assert before <= record.at <= time.time()
 
 
 def test_each_user_has_a_token_and_requests_are_counted_per_user(

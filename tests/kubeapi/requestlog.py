@@ -11,6 +11,7 @@ there were, never on how many requests. The log keeps only the newest
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Final
@@ -38,6 +39,8 @@ class RequestRecord:
     user_agent: str
     #: who sent it: the name the bearer token belongs to ("" when unauthenticated)
     user: str = ""
+    #: when it was served (``time.time()``, for ordering against other clocks' events)
+    at: float = 0.0
 
 
 _Key = tuple[str, str | None, str | None, str | None, str | None, int, str | None, str]
@@ -84,6 +87,7 @@ class RequestLog:
                 status,
                 user_agent,
                 user,
+                time.time(),
             )
             self._records.append(rec)
             # Only non-resource requests are told apart by path: there are few such paths.
