@@ -11,8 +11,12 @@ operator alone. One run prints:
 
 (a) **dispatch latency** over a chain of ``--chain`` jobs: from the moment a
     job's pod is written as terminated to the creation of the Job of the job
-    that needs it; p50 and p99, divided by the raw API round trip (creating a
-    ConfigMap over HTTP) measured in the same run. Target: p50 <= 5x.
+    that needs it, both taken as the emulator commits them (the API server's
+    own moments, not when a thread of this benchmark hears of them); p50 and
+    p99, divided by the raw API round trip (creating a ConfigMap over HTTP)
+    measured in the same run, twice: back to back, and paced at the chain's
+    rhythm (one request every JOB_SECONDS, after an idle pause as each
+    dispatch comes). Target: p50 <= 5x.
 (b) **API requests per job instance**, every request the operator made during
     the chain (counted at the emulator), divided by the number of jobs.
     Target: <= 4.
@@ -36,6 +40,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +86,6 @@ class InstantKubelet:
         self.api = api
         self.hang = hang
         self.created: dict[str, float] = {}
-        self.completed: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._pool = ThreadPoolExecutor(max_workers=16)
         self._stop = False
@@ -150,7 +154,6 @@ class InstantKubelet:
             "finishedAt": now_rfc3339(),
         }
         self._container(pod_name, "Succeeded", {"terminated": terminated})
-        self.completed[meta["name"]] = time.perf_counter()  # the completion is in the API
         threading.Event().wait(JOB_CONTROLLER_SECONDS)  # the Job controller reacts later
         condition = {
             "type": "Complete",
@@ -265,14 +268,36 @@ def wait_run(api: KubeApiEmulator, name: str, timeout: float) -> dict[str, Any]:
     return found
 
 
-def api_round_trip(api: KubeApiEmulator, samples: int = 60) -> tuple[float, float]:
-    """Median seconds to create a ConfigMap over HTTP: with a bare aiohttp request,
-    and with the operator's own client (``cairn.k8s.cluster.Cluster``)."""
+@dataclass(frozen=True)
+class RoundTrips:
+    """Median seconds to create a ConfigMap, and a sandbox Job, with the operator's
+    client: back to back, and paced at the chain's rhythm."""
+
+    bare: float
+    configmap: float
+    configmap_paced: float
+    job: float
+    job_paced: float
+
+
+#: the paced baselines send one request every this many seconds: the chain's
+#: rhythm (a job "runs" JOB_SECONDS, then the next one is dispatched)
+PACE_SECONDS = JOB_SECONDS
+
+
+def round_trips(api: KubeApiEmulator, samples: int = 50) -> RoundTrips:
+    """Back to back, the client, the emulator and the CPUs stay hot; a request
+    made after an idle pause, as each dispatch of the chain is, also pays for
+    waking them (on a virtual machine, a halted vCPU; on any machine, cold
+    caches), often several times the hot figure. Both are measured and printed;
+    the dispatch is compared with each."""
     import asyncio
 
     import aiohttp
 
     from cairn.k8s.cluster import Cluster
+
+    jobs = _rendered_jobs(2 * samples)
 
     async def bare() -> list[float]:
         times = []
@@ -289,57 +314,55 @@ def api_round_trip(api: KubeApiEmulator, samples: int = 60) -> tuple[float, floa
                     await response.read()
                     assert response.status == 201
                 times.append(time.perf_counter() - started)
-        return times[10:]  # warm-up first
+        return times
 
-    async def client() -> list[float]:
+    async def client(plural: str, bodies: list[dict[str, Any]], pace: float) -> list[float]:
         cluster = Cluster.connect()
         times = []
         try:
-            for n in range(samples):
-                body = {"metadata": {"name": f"rtt-client-{n}"}, "data": {"k": "v"}}
+            for body in bodies:
                 started = time.perf_counter()
-                await cluster.create("configmaps", QUIET, body)
+                await cluster.create(plural, QUIET, body)
                 times.append(time.perf_counter() - started)
+                if pace:
+                    await asyncio.sleep(pace)  # the idle pause between two dispatches
         finally:
             await cluster.close()
-        return times[10:]
+        return times
 
-    return statistics.median(asyncio.run(bare())), statistics.median(asyncio.run(client()))
+    def configmaps(prefix: str) -> list[dict[str, Any]]:
+        return [{"metadata": {"name": f"{prefix}-{n}"}, "data": {"k": "v"}} for n in range(samples)]
+
+    def median(times: list[float]) -> float:
+        return statistics.median(times[samples // 5 :])  # warm-up first
+
+    return RoundTrips(
+        bare=median(asyncio.run(bare())),
+        configmap=median(asyncio.run(client("configmaps", configmaps("rtt"), 0))),
+        configmap_paced=median(
+            asyncio.run(client("configmaps", configmaps("rtt-paced"), PACE_SECONDS))
+        ),
+        job=median(asyncio.run(client("jobs", jobs[:samples], 0))),
+        job_paced=median(asyncio.run(client("jobs", jobs[samples:], PACE_SECONDS))),
+    )
 
 
-def job_round_trip(samples: int = 40) -> float:
-    """Median seconds to create a sandbox Job (as the operator renders one) with the
-    operator's client, in a namespace nobody watches."""
-    import asyncio
-
+def _rendered_jobs(count: int) -> list[dict[str, Any]]:
+    """Sandbox Jobs as the operator renders them, for a namespace nobody watches."""
     from cairn.engine.testing import EngineHarness, make_run
-    from cairn.k8s.cluster import Cluster
     from cairn.k8s.runnerclass import select_for_job
     from cairn.k8s.sandbox import WorkflowIdentity, render_sandbox
     from cairn.k8s.settings import OperatorSettings
 
-    harness = EngineHarness(make_run(chain_workflow(samples)))
+    harness = EngineHarness(make_run(chain_workflow(2)))
     settings = OperatorSettings(callback_base_url=None)
     runner_class = select_for_job(harness.spec("j0"), [], settings=settings)
+    identity = WorkflowIdentity(QUIET, "run", "wf", "uid")
     jobs = []
-    for n in range(samples):
+    for n in range(count):
         spec = harness.spec("j0").model_copy(update={"instance_id": f"j{n}"})
-        identity = WorkflowIdentity(QUIET, "run", "wf", "uid")
         jobs.append(render_sandbox(spec, runner_class, identity, settings).job)
-
-    async def measure() -> list[float]:
-        cluster = Cluster.connect()
-        times = []
-        try:
-            for job in jobs:
-                started = time.perf_counter()
-                await cluster.create("jobs", QUIET, job)
-                times.append(time.perf_counter() - started)
-        finally:
-            await cluster.close()
-        return times[5:]
-
-    return statistics.median(asyncio.run(measure()))
+    return jobs
 
 
 KOPF_FLOOR_OPERATOR = """
@@ -425,11 +448,41 @@ def operator_requests(api: KubeApiEmulator) -> int:
 # --- the measurements ---------------------------------------------------------------------
 
 
-def measure_chain(
-    api: KubeApiEmulator, length: int, rtts: tuple[float, float], job_rtt: float, floor: float
-) -> None:
-    bare, rtt = rtts
-    with InstantKubelet(api) as kubelet:
+class CommitClock:
+    """When the emulator committed each Job's creation and each pod's termination
+    (by Job name), read from the store's commit hook."""
+
+    def __init__(self, api: KubeApiEmulator) -> None:
+        self.api = api
+        self.jobs = api.resource("jobs.batch").storage
+        self.pods = api.resource("pods").storage
+        self.job_created: dict[str, float] = {}
+        self.pod_terminated: dict[str, float] = {}
+
+    def __enter__(self) -> CommitClock:
+        self.api.store.on_commit = self._on_commit
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.api.store.on_commit = None
+
+    def _on_commit(self, change: Any) -> None:
+        at = time.perf_counter()
+        if change.storage == self.jobs and change.type == "ADDED":
+            self.job_created[change.name] = at
+        elif change.storage == self.pods and change.type == "MODIFIED":
+            job = change.obj["metadata"].get("labels", {}).get("job-name")
+            if job and job not in self.pod_terminated and _terminated(change.obj):
+                self.pod_terminated[job] = at
+
+
+def _terminated(pod: dict[str, Any]) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any("terminated" in (s.get("state") or {}) for s in statuses)
+
+
+def measure_chain(api: KubeApiEmulator, length: int, rtt: RoundTrips, floor: float) -> None:
+    with InstantKubelet(api) as kubelet, CommitClock(api) as clock:
         api.reset_request_counts()
         api.create(CIRUNS, cirun("chain", chain_workflow(length)), NAMESPACE)
         run = wait_run(api, "chain", timeout=300)
@@ -444,24 +497,32 @@ def measure_chain(
     latencies = []
     for n in range(1, length):
         before, after = names[f"j{n - 1}"], names[f"j{n}"]
-        latencies.append(kubelet.created[after] - kubelet.completed[before])
+        latencies.append(clock.job_created[after] - clock.pod_terminated[before])
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     if os.environ.get("OPERATOR_BENCH_VERBOSE"):
         print("    latencies (ms):", " ".join(f"{v * 1000:.1f}" for v in latencies))
+    hot, paced = rtt.configmap, rtt.configmap_paced
     print(
         f"(a) dispatch latency over a {length}-job chain (completion written -> next Job created)"
     )
     print(
-        f"    API round trip, create a ConfigMap with the operator's client: {rtt * 1000:.2f} ms"
-        f" (bare aiohttp: {bare * 1000:.2f} ms)"
+        f"    API round trip, create a ConfigMap with the operator's client: back to back "
+        f"{hot * 1000:.2f} ms (bare aiohttp {rtt.bare * 1000:.2f} ms); one every "
+        f"{PACE_SECONDS * 1000:.0f} ms, the chain's rhythm: {paced * 1000:.2f} ms"
     )
-    print(f"    p50 {p50 * 1000:7.2f} ms = {p50 / rtt:5.1f}x the round trip   (target <= 5x)")
-    print(f"    p99 {p99 * 1000:7.2f} ms = {p99 / rtt:5.1f}x the round trip")
-    own = p50 - floor - job_rtt
+    print(
+        f"    p50 {p50 * 1000:7.2f} ms = {p50 / hot:5.1f}x back to back, {p50 / paced:4.1f}x at "
+        f"the chain's rhythm   (target <= 5x)"
+    )
+    print(
+        f"    p99 {p99 * 1000:7.2f} ms = {p99 / hot:5.1f}x back to back, {p99 / paced:4.1f}x at "
+        f"the chain's rhythm"
+    )
+    own = p50 - floor - rtt.job_paced
     print(
         f"    of the p50: {floor * 1000:.2f} ms a bare Kopf handler waits for a pod's write, "
-        f"{job_rtt * 1000:.2f} ms to create a Job, {own * 1000:.2f} ms the operator's own "
-        f"({own / rtt:.1f}x the round trip)"
+        f"{rtt.job_paced * 1000:.2f} ms to create a Job at the chain's rhythm "
+        f"({rtt.job * 1000:.2f} ms back to back), {own * 1000:.2f} ms the operator's own"
     )
     print(
         f"(b) API requests per job instance: {requests} requests / {length} jobs = "
@@ -531,13 +592,12 @@ def main() -> int:
             api.register_crd(ROOT / "crds" / crd)
         api.create("namespaces", {"metadata": {"name": NAMESPACE}})
         api.create("namespaces", {"metadata": {"name": QUIET}})
-        rtts = api_round_trip(api)
-        job_rtt = job_round_trip()
+        rtt = round_trips(api)
         floor = kopf_floor(api)
         operator = start_operator()
         try:
             wait_watches(api)
-            measure_chain(api, args.chain, rtts, job_rtt, floor)
+            measure_chain(api, args.chain, rtt, floor)
             measure_size(api, args.wide)
         finally:
             operator.terminate()

@@ -172,3 +172,28 @@ def test_an_injected_clock_stamps_timestamps() -> None:
             api.delete("configmaps", "a", NS)["metadata"]["deletionTimestamp"]
             == "2030-01-02T03:04:05Z"
         )
+
+
+def test_the_commit_hook_sees_every_write_in_order_as_it_commits(
+    kubeapi: KubeApiEmulator, kube_client: Any
+) -> None:
+    seen: list[tuple[str, str, int]] = []
+    kubeapi.store.on_commit = lambda change: seen.append((change.type, change.name, change.rv))
+    try:
+        kubeapi.create("configmaps", {"metadata": {"name": "a"}, "data": {"k": "1"}}, NS)
+        # a write over HTTP commits before its answer leaves
+        kubernetes.client.CoreV1Api(kube_client).patch_namespaced_config_map(
+            "a", NS, {"data": {"k": "2"}}
+        )
+        assert [kind for kind, _, _ in seen] == ["ADDED", "MODIFIED"]
+        assert str(seen[1][2]) == kubeapi.get("configmaps", "a", NS)["metadata"]["resourceVersion"]
+        kubeapi.delete("configmaps", "a", NS)
+    finally:
+        kubeapi.store.on_commit = None
+    assert [(kind, name) for kind, name, _ in seen] == [
+        ("ADDED", "a"),
+        ("MODIFIED", "a"),
+        ("DELETED", "a"),
+    ]
+    rvs = [rv for _, _, rv in seen]
+    assert rvs == sorted(rvs) and len(set(rvs)) == 3

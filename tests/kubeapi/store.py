@@ -127,6 +127,9 @@ class ObjectStore:
         self._by_uid: dict[str, ObjectRef] = {}
         self._dependents: dict[str, set[ObjectRef]] = defaultdict(set)
         self._ns_counts: Counter[str] = Counter()
+        #: called with every committed change, under the store's lock, at the moment of
+        #: the commit (benchmarks time writes by it; it must be quick and not write)
+        self.on_commit: Callable[[Change], None] | None = None
         for ns in namespaces:
             self.create(NAMESPACES, None, {"metadata": {"name": ns}})
 
@@ -722,6 +725,8 @@ class ObjectStore:
             size = self._sizes.pop((storage, key), 0)
             change = Change(DELETED, rv, storage, key[0], key[1], final, old, size)
         self._rv = rv
+        if self.on_commit is not None:
+            self.on_commit(change)
         self._reindex(storage, key, new, old)
         self._remember(change)
         subs = self._subs.get(storage)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from cairn.engine import handlers, scheduler
-from cairn.engine.actions import CancelJob, Decision, ScheduleWake
+from cairn.engine.actions import Decision, ScheduleWake
 from cairn.engine.errors import InvalidEventError, InvalidTimeError
 from cairn.engine.events import EVENT_TYPES, Event
 from cairn.engine.index import Index
@@ -93,28 +93,8 @@ def _expire(tx: Tx) -> None:
         scheduler.cancel_workflow(tx, "concurrency_timeout")
         scheduler.settle(tx)
     while (instance_id := tx.index.pop_due(tx.now, tx.jobs)) is not None:
-        _expire_instance(tx, instance_id)
+        scheduler.expire_instance(tx, instance_id)
         scheduler.settle(tx)
-
-
-def _expire_instance(tx: Tx, instance_id: str) -> None:
-    state = tx.jobs[instance_id]
-    if state.cancel is not None:
-        scheduler.finish(tx, instance_id, "cancelled", state.cancel)
-    elif state.phase in ("queued", "running"):
-        reason = "queue_timeout" if state.phase == "queued" else "timed_out"
-        assert state.token is not None
-        tx.emit(
-            CancelJob(
-                instance_id=instance_id, attempt=state.attempt, token=state.token, reason=reason
-            )
-        )
-        scheduler.finish(tx, instance_id, "failure", reason)
-    elif state.phase == "waiting" and state.waiting_on == "concurrency":
-        scheduler.finish(tx, instance_id, "cancelled", "concurrency_timeout")
-    elif state.phase == "waiting" and state.waiting_on == "approval":
-        # GitHub: "If a job is not approved within 30 days, it will automatically fail."
-        scheduler.finish(tx, instance_id, "failure", "approval_timeout")
 
 
 def _schedule_wake(tx: Tx) -> None:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cairn.engine.errors import InvalidEventError
 from cairn.engine.jobspec import JobResult
@@ -26,6 +26,10 @@ class JobStarted(_Event):
     instance_id: str
     attempt: int
     token: str
+    #: when the sandbox started, if before the decide's ``now`` (a start and a
+    #: result that arrive together are decided at once): the attempt's start
+    #: time and timeout count from here; None: at ``now``
+    at: AwareDatetime | None = None
 
 
 class JobCompleted(_Event):

@@ -7,6 +7,7 @@ longer apply. No handler raises on an event's content.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from cairn.engine import scheduler
@@ -69,13 +70,21 @@ def on_job_started(tx: Tx, event: JobStarted) -> None:
     if state.phase != "queued":
         tx.absorb(f"started:duplicate:{event.instance_id}@{event.attempt}")
         return
-    deadline = tx.after(scheduler.timeout_of(tx, event.instance_id))
+    started = tx.now
+    if event.at is not None:
+        # never before its dispatch, never in the future
+        started = min(max(event.at, state.queued_at or event.at), tx.now)
+    deadline = started + timedelta(minutes=scheduler.timeout_of(tx, event.instance_id))
     if state.cancel is not None and state.deadline is not None:
         deadline = state.deadline
     tx.put(
         event.instance_id,
-        state.model_copy(update={"phase": "running", "started_at": tx.now, "deadline": deadline}),
+        state.model_copy(update={"phase": "running", "started_at": started, "deadline": deadline}),
     )
+    if deadline <= tx.now:
+        # It ran out of time before this decide: end it as the decide at its
+        # deadline would have (the same outcome as deciding the start alone first).
+        scheduler.expire_instance(tx, event.instance_id)
 
 
 def on_job_completed(tx: Tx, event: JobCompleted) -> None:

@@ -600,3 +600,24 @@ def cancel_workflow(tx: Tx, reason: str, *, force: bool = False) -> bool:
         workflow["claim"] = None
         workflow["phase"] = "running"
     return True
+
+
+def expire_instance(tx: Tx, instance_id: str) -> None:
+    """End an instance whose deadline passed (cancel grace, queue, run or approval wait)."""
+    state = tx.jobs[instance_id]
+    if state.cancel is not None:
+        finish(tx, instance_id, "cancelled", state.cancel)
+    elif state.phase in ("queued", "running"):
+        reason = "queue_timeout" if state.phase == "queued" else "timed_out"
+        assert state.token is not None
+        tx.emit(
+            CancelJob(
+                instance_id=instance_id, attempt=state.attempt, token=state.token, reason=reason
+            )
+        )
+        finish(tx, instance_id, "failure", reason)
+    elif state.phase == "waiting" and state.waiting_on == "concurrency":
+        finish(tx, instance_id, "cancelled", "concurrency_timeout")
+    elif state.phase == "waiting" and state.waiting_on == "approval":
+        # GitHub: "If a job is not approved within 30 days, it will automatically fail."
+        finish(tx, instance_id, "failure", "approval_timeout")

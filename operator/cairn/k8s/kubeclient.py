@@ -10,14 +10,15 @@ rotation) works here too. Errors are ``cairn.k8s.errors``.
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from cairn.k8s.errors import (
     AlreadyExists,
@@ -63,10 +64,42 @@ class KubeConnection:
         return cls(
             host=cfg.host.rstrip("/"),
             ssl=_ssl_context(cfg) if cfg.host.startswith("https:") else False,
-            authorization=lambda: cfg.get_api_key_with_prefix("BearerToken"),
+            authorization=CachedAuthorization(lambda: cfg.get_api_key_with_prefix("BearerToken")),
             server_hostname=cfg.tls_server_name,
             proxy=cfg.proxy,
         )
+
+
+class CachedAuthorization:
+    """The ``Authorization`` header, re-read from the credentials at most every
+    ``ttl_seconds`` (and after the API answered 401).
+
+    The official loader refreshes tokens (in-cluster files, exec plugins) on
+    every read by rebuilding its whole configuration: a measurable share of
+    every request's cost. Tokens live for minutes to hours, and the official
+    in-cluster loader itself re-reads its file once a minute."""
+
+    def __init__(
+        self,
+        read: Callable[[], str | None],
+        *,
+        ttl_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._value: str | None = None
+        self._read_at: float | None = None
+
+    def __call__(self) -> str | None:
+        now = self._clock()
+        if self._read_at is None or now - self._read_at >= self._ttl:
+            self._value, self._read_at = self._read(), now
+        return self._value
+
+    def invalidate(self) -> None:
+        self._read_at = None
 
 
 def _ssl_context(cfg: Any) -> ssl.SSLContext:
@@ -109,7 +142,7 @@ class KubeClient:
             headers["Authorization"] = authorization
         data = None
         if body is not None:
-            data = json.dumps(body, separators=(",", ":")).encode()
+            data = orjson.dumps(body)
             headers["Content-Type"] = content_type
         url = self.connection.host + path
         try:
@@ -123,16 +156,18 @@ class KubeClient:
                 server_hostname=self.connection.server_hostname,
                 proxy=self.connection.proxy,
             ) as response:
-                text = await response.text()
+                raw = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise KubeUnavailable(f"{method} {path}: {exc or type(exc).__name__}") from None
         try:
-            answer = json.loads(text) if text else {}
-        except json.JSONDecodeError:
+            answer = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
             answer = {}
         if status >= 400:
-            raise _api_error(method, path, status, answer, text)
+            if status == 401 and isinstance(self.connection.authorization, CachedAuthorization):
+                self.connection.authorization.invalidate()  # a rotated token: read it again
+            raise _api_error(method, path, status, answer, raw.decode(errors="replace"))
         if not isinstance(answer, dict):
             raise KubeApiError(f"{method} {path}: the API answered with {type(answer).__name__}")
         return answer

@@ -628,10 +628,20 @@ class WorkflowLoop:
         starts = [e for e in events if isinstance(e, JobStarted)]
         others: list[Event] = [e for e in events if not isinstance(e, JobStarted)]
         # Starts first, each at the moment its pod started (never before its dispatch).
-        timed = [(self._start_time(slot, wake.state, e, now), e) for e in starts]
-        for moment, event in sorted(timed, key=lambda pair: (pair[0], pair[1].instance_id)):
-            self._apply_decision(wake, decide(wake.run, wake.state, [event], moment))
+        timed = sorted(
+            ((self._start_time(slot, wake.state, e, now), e) for e in starts),
+            key=lambda pair: (pair[0], pair[1].instance_id),
+        )
         pending: list[Event] = others
+        if wake.state.wake is None or wake.state.wake > now:
+            # No deadline falls due before now, so deciding the starts with the rest
+            # (each carrying its own moment) ends where deciding them one by one would,
+            # in one decide: this is the latency-critical path of a short job.
+            pending = [event.model_copy(update={"at": moment}) for moment, event in timed]
+            pending += others
+        else:
+            for moment, event in timed:
+                self._apply_decision(wake, decide(wake.run, wake.state, [event], moment))
         for _ in range(self.tuning.max_decides):
             decision = decide(wake.run, wake.state, pending, now)
             self._apply_decision(wake, decision)

@@ -25,7 +25,10 @@ from cairn.runner.termination import ResultDecodeError, decode_termination_messa
 ReportKind = Literal["started", "result", "finished", "gone"]
 
 #: Which report wins when several describe one attempt: a result says the most.
-_STRENGTH: dict[ReportKind, int] = {"started": 0, "gone": 1, "finished": 2, "result": 3}
+#: A deleted Job outranks an ending without a result, because deleting a Job
+#: kills its pod: the pod's "ended without a result" that follows (exit 137) is
+#: the deletion's consequence, and its cause is what the job should fail with.
+_STRENGTH: dict[ReportKind, int] = {"started": 0, "finished": 1, "gone": 2, "result": 3}
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,22 @@ async def test_an_unreachable_server_is_unavailable() -> None:
             await client.request("GET", "/api")
     finally:
         await client.close()
+
+
+def test_the_authorization_is_read_again_after_its_time_to_live() -> None:
+    reads: list[float] = []
+    now = [100.0]
+
+    def read() -> str:
+        reads.append(now[0])
+        return f"Bearer t{len(reads)}"
+
+    header = kubeclient.CachedAuthorization(read, ttl_seconds=5.0, clock=lambda: now[0])
+    assert header() == "Bearer t1"
+    now[0] += 4.9
+    assert header() == "Bearer t1"
+    now[0] += 0.1
+    assert header() == "Bearer t2"
+    header.invalidate()
+    assert header() == "Bearer t3"
+    assert len(reads) == 3

@@ -107,7 +107,7 @@ def test_jobs_report_their_end_and_their_deletion() -> None:
     assert gone is not None and gone.kind == "gone" and str(META["name"]) in gone.detail
 
 
-def test_report_strength_orders_result_over_finished_over_gone() -> None:
+def test_report_strength_orders_result_over_gone_over_finished() -> None:
     finished = report_from_job(
         {"metadata": META, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
     )
@@ -115,8 +115,10 @@ def test_report_strength_orders_result_over_finished_over_gone() -> None:
     done = report_from_pod(pod({"terminated": {"exitCode": 0, "message": message}}, "Succeeded"))
     gone = report_from_job({"metadata": META}, deleted=True)
     assert finished is not None and done is not None and gone is not None
-    assert done.stronger_than(finished) and finished.stronger_than(gone)
-    assert not gone.stronger_than(done)
+    assert done.stronger_than(gone) and gone.stronger_than(finished)
+    assert not gone.stronger_than(done) and not finished.stronger_than(gone)
+    killed = report_from_pod(pod({"terminated": {"exitCode": 137, "reason": "Error"}}, "Failed"))
+    assert killed is not None and killed.kind == "finished" and not killed.stronger_than(gone)
 
 
 KEY = tokens.callback_key("ci", "run-ci-abcdefgh")
