@@ -371,7 +371,7 @@ def test_a_replica_paused_by_a_higher_priority_one_resumes_with_current_groups(
         kubeapi.create(CIRUNS, cirun("third", {"deploy.yml": in_group(None)}), NAMESPACE)
         # Nothing holds the group: a replica that knows it runs "third" in a second or two.
         try:
-            run = wait_run(kubeapi, "third", timeout=10)
+            run = wait_run(kubeapi, "third", timeout=6)
         except WaitTimeout as stuck:
             raise GroupStillTaken(str(stuck)) from None
     assert run["status"]["phase"] == "Succeeded", run["status"]
