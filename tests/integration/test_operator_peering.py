@@ -4,7 +4,11 @@ Each replica is a real ``cairn operator`` process (``OperatorReplica``) logged
 in as its own emulator user, so the request log says which replica made each
 request. The tests show that only the replica with the highest priority acts,
 that the other takes over a run in the middle when the first is killed (its
-peering record lapses), and that a priority tie pauses both.
+peering record lapses), and that a priority tie pauses both. Two more follow
+a rollout's order (a working replica paused by a new one with a higher
+priority) and are strict expected failures, each raising its own exception:
+the paused replica's old timers still act, and once resumed it still holds
+the concurrency groups it knew before its pause.
 """
 
 from __future__ import annotations
