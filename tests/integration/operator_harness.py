@@ -228,28 +228,10 @@ def peers(api: KubeApiEmulator, resource: str, namespace: str | None) -> dict[st
 
 
 def _replica_main(argv: Sequence[str]) -> int:
-    """``cairn operator ARGV`` with Kopf's peering lifetime taken from
-    ``CAIRN_PEERING_LIFETIME_SECONDS``.
-
-    The setting exists in ``OperatorSettings``; this wrapper hands it to Kopf
-    before the operator starts, which ``apply_kopf_settings`` will do itself
-    (``kopf_settings.peering.lifetime = settings.peering_lifetime_seconds``).
-    Everything else is the real CLI: its argument parsing, settings, registry.
-    """
-    import kopf
-
+    """``cairn operator ARGV``: the real CLI (argument parsing, settings, registry);
+    the peering lifetime comes from ``CAIRN_PEERING_LIFETIME_SECONDS``."""
     from cairn import cli
-    from cairn.k8s.settings import from_env
 
-    lifetime = from_env(os.environ).peering_lifetime_seconds
-    kopf_run = kopf.run
-
-    def run_with_lifetime(**kwargs: Any) -> None:
-        kopf_settings = kwargs.pop("settings", None) or kopf.OperatorSettings()
-        kopf_settings.peering.lifetime = lifetime
-        kopf_run(settings=kopf_settings, **kwargs)
-
-    kopf.run = run_with_lifetime
     return cli.main(["operator", *argv])
 
 

@@ -314,13 +314,6 @@ class GroupStillTaken(AssertionError):
     """A run waits for a concurrency group that no run holds."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=GroupStillTaken,
-    reason="a resumed replica keeps the concurrency groups it knew before its pause "
-    "(cairn.k8s.arbiter loads a namespace's claims once per process), so a group "
-    "released by the other replica meanwhile stays taken in its memory",
-)
 def test_a_replica_paused_by_a_higher_priority_one_resumes_with_current_groups(
     kubeapi: KubeApiEmulator, tmp_path: Path, replicas: list[OperatorReplica]
 ) -> None:
@@ -396,12 +389,6 @@ class PausedReplicaWrote(AssertionError):
     """A paused replica wrote to what the active one handles."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PausedReplicaWrote,
-    reason="a paused replica's timers (a job's deadline armed while it worked) still fire "
-    "and act: Kopf's pause stops watches, not Cairn's own wakes",
-)
 def test_a_paused_replica_does_not_act_on_its_old_timers(
     kubeapi: KubeApiEmulator, tmp_path: Path, replicas: list[OperatorReplica]
 ) -> None:

@@ -12,6 +12,9 @@ CIWorkflows' checkpoints, so the arbiter needs no storage of its own:
 - from then on the arbiter follows the acquire/release actions of the wakes of
   this process, the only writer of those checkpoints (peering keeps one
   operator active);
+- when another writer may have worked meanwhile (a relisting shows changes
+  this process never saw: a watch restart, or a resume after a peering pause),
+  the namespace is read again (``invalidate``), once a relisting settles;
 - a verdict goes to the claim's CIWorkflow as an engine event; the engine
   absorbs duplicates, so re-announcing a grant is always safe.
 
@@ -41,7 +44,7 @@ from cairn.engine import (
     ReleaseConcurrency,
     arbitrate,
 )
-from cairn.k8s.cluster import Cluster
+from cairn.k8s.cluster import Cluster, KubeApiError
 from cairn.k8s.resources import CIWORKFLOW_PLURAL
 
 log = logging.getLogger(__name__)
@@ -80,7 +83,9 @@ def claims_in_checkpoint(state: Mapping[str, Any]) -> list[tuple[ConcurrencyClai
 
 
 class ConcurrencyArbiter:
-    def __init__(self, cluster: Cluster, deliver: Delivery) -> None:
+    def __init__(
+        self, cluster: Cluster, deliver: Delivery, *, reload_delay_seconds: float = 0.5
+    ) -> None:
         self._cluster = cluster
         self._deliver = deliver
         #: (namespace, group) -> claim key -> member
@@ -89,6 +94,11 @@ class ConcurrencyArbiter:
         self._owners: dict[tuple[str, str], WorkflowKey] = {}
         self._loaded: set[str] = set()
         self._lock = asyncio.Lock()
+        #: namespaces to read again, and the task that will
+        self._stale: set[str] = set()
+        self._reloading: asyncio.Task[None] | None = None
+        #: a relisting arrives as many events: read the namespace once they settle
+        self.reload_delay_seconds = reload_delay_seconds
 
     async def apply(self, owner: WorkflowKey, actions: Sequence[Action]) -> list[Event]:
         """Apply a wake's concurrency actions; return the verdicts for ``owner``
@@ -124,6 +134,41 @@ class ConcurrencyArbiter:
                     verdicts += self._settle(namespace, group)
         for target, event in verdicts:
             self._deliver(target, event)
+
+    def invalidate(self, namespace: str) -> None:
+        """The namespace's groups may have changed behind this process: read them again."""
+        if namespace not in self._loaded:
+            return  # never read, or already to be read again
+        self._stale.add(namespace)
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        await asyncio.sleep(self.reload_delay_seconds)  # let the relisting's events pass
+        async with self._lock:
+            stale, self._stale = self._stale, set()
+            for namespace in stale:
+                self._drop(namespace)
+            for namespace in stale:
+                try:
+                    await self._load(namespace)
+                except KubeApiError as error:
+                    # The next acquire or release in the namespace loads it instead.
+                    log.warning("cannot read the concurrency groups of %s: %s", namespace, error)
+
+    def _drop(self, namespace: str) -> None:
+        self._loaded.discard(namespace)
+        for ns, group in list(self._groups):
+            if ns == namespace:
+                del self._groups[(ns, group)]
+        for ns, key in list(self._owners):
+            if ns == namespace:
+                del self._owners[(ns, key)]
+
+    async def close(self) -> None:
+        if self._reloading is not None and not self._reloading.done():
+            self._reloading.cancel()
+            await asyncio.gather(self._reloading, return_exceptions=True)
 
     async def _load(self, namespace: str) -> None:
         if namespace in self._loaded:

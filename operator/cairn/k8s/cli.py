@@ -59,6 +59,7 @@ def main(args: argparse.Namespace) -> int:
     import kopf
 
     from cairn.k8s import operator
+    from cairn.k8s.peering import own_identity
     from cairn.k8s.settings import from_env
 
     logging.basicConfig(
@@ -85,9 +86,12 @@ def main(args: argparse.Namespace) -> int:
     if args.liveness is not None:
         overrides["liveness_endpoint"] = args.liveness
     settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
-    operator.configure(operator.OperatorOptions(settings=settings))
+    # Kopf and Cairn's peering gate must agree on who this replica is.
+    identity = own_identity()
+    operator.configure(operator.OperatorOptions(settings=settings, peer_identity=identity))
     namespaces = list(settings.namespaces)
     kopf.run(
+        identity=identity,  # type: ignore[arg-type]
         registry=operator.registry,
         standalone=True if args.standalone else None,
         peering_name=None if args.standalone else settings.peering_name,

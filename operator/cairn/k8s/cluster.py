@@ -47,8 +47,10 @@ _PREFIXES = {
     "configmaps": "/api/v1",
     "secrets": "/api/v1",
     "events": "/api/v1",
+    "clusterkopfpeerings": "/apis/kopf.dev/v1",
+    "kopfpeerings": "/apis/kopf.dev/v1",
 }
-_CLUSTER_SCOPED = frozenset({RUNNERCLASS_PLURAL})
+_CLUSTER_SCOPED = frozenset({RUNNERCLASS_PLURAL, "clusterkopfpeerings"})
 
 
 def is_transient(error: Exception) -> bool:

@@ -102,7 +102,7 @@ from cairn.k8s.status import (
     state_patch,
     workflow_status,
 )
-from cairn.k8s.wakes import CrashHook, Waker, no_crash
+from cairn.k8s.wakes import CrashHook, TimerGate, Waker, no_crash
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,9 @@ class WorkflowLoop:
         clock: Callable[[], datetime],
         tuning: LoopTuning | None = None,
         crash: CrashHook = no_crash,
+        gate: TimerGate | None = None,
     ) -> None:
+        self.gate = gate
         self.cluster = cluster
         self.launcher = launcher
         self.recorder = recorder
@@ -229,7 +231,7 @@ class WorkflowLoop:
         slot = self.slots.get(key)
         if slot is None:
             self.finished.discard(key)
-            waker = Waker(lambda: self._wake(key), self.clock, f"ciworkflow {key}")
+            waker = Waker(lambda: self._wake(key), self.clock, f"ciworkflow {key}", gate=self.gate)
             slot = self.slots[key] = WorkflowSlot(key=key, waker=waker)
         return slot
 
@@ -243,6 +245,12 @@ class WorkflowLoop:
         status = body.get("status") or {}
         requests = has_requests(meta.get("annotations"))
         slot = self.slots.get(key)
+        if event_type is None and (slot is None or _rv(body) > _rv(slot.body)):
+            # A relisting (Kopf's watch restarted, or this replica resumes after a
+            # peering pause) shows a change we never saw: someone else wrote.
+            self.arbiter.invalidate(key.namespace)
+            if slot is not None:
+                slot.reconciled = False  # list its Jobs again before trusting our notes
         if slot is None:
             if status.get("phase") in TERMINAL_PHASES and not requests:
                 self.finished.add(key)
@@ -294,6 +302,17 @@ class WorkflowLoop:
             return slot
         return None
 
+    def resync(self) -> None:
+        """What this process remembers may be stale (another replica worked while this
+        one was paused): read every workflow again and list its Jobs at its next wake,
+        and read the concurrency groups again."""
+        for slot in self.slots.values():
+            slot.body = None
+            slot.reconciled = False
+            slot.listed_jobs = None
+        for namespace in {key.namespace for key in self.slots}:
+            self.arbiter.invalidate(namespace)
+
     def deliver(self, key: WorkflowKey, event: Event) -> None:
         """A concurrency verdict for a workflow (from the arbiter)."""
         slot = self.slot(key)
@@ -310,6 +329,7 @@ class WorkflowLoop:
     async def close(self) -> None:
         for slot in list(self.slots.values()):
             await slot.waker.halt()
+        await self.arbiter.close()
 
     # --- the wake -------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from cairn.k8s import handlers_runs, handlers_sandboxes, handlers_workflows
 from cairn.k8s.cluster import Cluster, NotFound
 from cairn.k8s.launcher import Launcher, RunnerClasses
 from cairn.k8s.loop import CrashHook, LoopTuning, WorkflowLoop
+from cairn.k8s.peering import PeeringGate, PeeringScope
 from cairn.k8s.recorder import EventRecorder
 from cairn.k8s.resources import RUNNERCLASS_PLURAL
 from cairn.k8s.runs import RunLoop, RunTuning
@@ -68,6 +69,9 @@ class OperatorOptions:
     clock: Callable[[], datetime] = utc_now
     #: awaited at named points of a wake; tests make it hang there to crash the operator
     crash: CrashHook | None = None
+    #: this replica's Kopf peering identity (``cairn operator`` passes the same one to
+    #: Kopf); None: ``$POD_ID`` if set, else no peering gate (see ``peering.py``)
+    peer_identity: str | None = None
 
     @classmethod
     def from_environment(cls) -> OperatorOptions:
@@ -91,7 +95,9 @@ def configure(options: OperatorOptions | None) -> None:
 class CairnOperator:
     """The running operator's parts, kept in Kopf's ``memo.cairn``."""
 
-    def __init__(self, options: OperatorOptions, cluster: Cluster) -> None:
+    def __init__(
+        self, options: OperatorOptions, cluster: Cluster, peering: PeeringScope | None = None
+    ) -> None:
         settings = options.settings
         self.options = options
         self.cluster = cluster
@@ -104,6 +110,8 @@ class CairnOperator:
             flush_seconds=options.event_flush_seconds,
             instance=settings.pod_name or "cairn-operator",
         )
+        self.gate = PeeringGate(cluster, peering, options.clock)
+        gate = self.gate.active if peering is not None else None
         self.runner_classes = RunnerClasses()
         self.launcher = Launcher(cluster, settings, self.runner_classes, operator_key=operator_key)
         crash_kwargs: dict[str, Any] = {} if options.crash is None else {"crash": options.crash}
@@ -113,6 +121,7 @@ class CairnOperator:
             self.recorder,
             clock=options.clock,
             tuning=options.loop_tuning,
+            gate=gate,
             **crash_kwargs,
         )
         self.runs = RunLoop(
@@ -121,8 +130,11 @@ class CairnOperator:
             settings,
             clock=options.clock,
             tuning=options.run_tuning,
+            gate=gate,
             **crash_kwargs,
         )
+        # After a pause, the other replica worked: forget what may be stale.
+        self.gate.on_resume.append(self.workflows.resync)
 
     async def start(self) -> None:
         # RunnerClasses are known before any job is rendered; watch events keep them current.
@@ -173,8 +185,30 @@ def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, settings: Operator
     kopf_settings.persistence.progress_storage = kopf.StatusProgressStorage(field=PROGRESS_FIELD)
     kopf_settings.persistence.diffbase_storage = EventOnlyDiffBase(field=DIFFBASE_FIELD)
     kopf_settings.posting.level = logging.WARNING
+    kopf_settings.peering.lifetime = settings.peering_lifetime_seconds
     if not kopf_settings.peering.standalone:
         kopf_settings.peering.name = settings.peering_name
+
+
+def peering_scope(
+    kopf_settings: kopf.OperatorSettings, options: OperatorOptions
+) -> PeeringScope | None:
+    """Where this replica's peering records are, as Kopf was told; None: standalone,
+    or an identity Cairn cannot know (then nothing is gated)."""
+    if kopf_settings.peering.standalone:
+        return None
+    identity = options.peer_identity or os.environ.get("POD_ID")
+    if not identity:
+        log.warning(
+            "peering without a known identity (set POD_ID): timers are not gated by peering"
+        )
+        return None
+    return PeeringScope(
+        name=kopf_settings.peering.name,
+        identity=identity,
+        priority=kopf_settings.peering.priority,
+        namespaces=() if kopf_settings.peering.clusterwide else options.settings.namespaces,
+    )
 
 
 def make_registry() -> kopf.OperatorRegistry:
@@ -191,7 +225,7 @@ def make_registry() -> kopf.OperatorRegistry:
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         options = _options or OperatorOptions.from_environment()
         apply_kopf_settings(settings, options.settings)
-        app = CairnOperator(options, Cluster.connect())
+        app = CairnOperator(options, Cluster.connect(), peering_scope(settings, options))
         await app.start()
         memo.cairn = app
         # What exists now (modules, Kopf's registries) lives as long as the process:

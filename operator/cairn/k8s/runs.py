@@ -79,7 +79,7 @@ from cairn.k8s.status import (
     parse_time,
     rfc3339,
 )
-from cairn.k8s.wakes import CrashHook, Waker, no_crash
+from cairn.k8s.wakes import CrashHook, TimerGate, Waker, no_crash
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,9 @@ class RunLoop:
         clock: Callable[[], datetime],
         tuning: RunTuning | None = None,
         crash: CrashHook = no_crash,
+        gate: TimerGate | None = None,
     ) -> None:
+        self.gate = gate
         self.cluster = cluster
         self.recorder = recorder
         self.settings = settings
@@ -201,7 +203,7 @@ class RunLoop:
     def slot(self, key: WorkflowKey) -> RunSlot:
         slot = self.slots.get(key)
         if slot is None:
-            waker = Waker(lambda: self._wake(key), self.clock, f"cirun {key}")
+            waker = Waker(lambda: self._wake(key), self.clock, f"cirun {key}", gate=self.gate)
             slot = self.slots[key] = RunSlot(key=key, waker=waker)
         return slot
 

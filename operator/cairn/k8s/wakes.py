@@ -10,6 +10,11 @@ the only other source of wakes, and there are few of them:
 - short deliberate delays (``wake(delay=...)``): a backoff after a failed
   wake, or a pause that lets related news arrive together.
 
+A timer may be gated (``gate``): in a replica that Kopf's peering paused,
+watch events stop but timers would still fire, so a gated timer first asks
+whether this replica may act, and while it may not, asks again every
+``gate_recheck_seconds`` instead of waking.
+
 Nothing here reads the API or the clock besides the injected one.
 """
 
@@ -26,13 +31,26 @@ log = logging.getLogger(__name__)
 
 #: a wake function returns None when done, or a delay (seconds) after which to try again
 WakeFunction = Callable[[], Awaitable[float | None]]
+#: may a timer wake the object now? (see the module docstring)
+TimerGate = Callable[[], Awaitable[bool]]
 
 
 class Waker:
-    def __init__(self, run: WakeFunction, clock: Callable[[], datetime], name: str) -> None:
+    def __init__(
+        self,
+        run: WakeFunction,
+        clock: Callable[[], datetime],
+        name: str,
+        *,
+        gate: TimerGate | None = None,
+        gate_recheck_seconds: float = 5.0,
+    ) -> None:
         self._run = run
         self._clock = clock
         self.name = name
+        self._gate = gate
+        self._gate_recheck = gate_recheck_seconds
+        self._gating: asyncio.Task[None] | None = None
         self._pending = False
         self._task: asyncio.Task[None] | None = None
         self._delayed: asyncio.TimerHandle | None = None
@@ -87,7 +105,24 @@ class Waker:
 
     def _on_delay(self) -> None:
         self._delayed = None
-        self.wake()
+        self._timer_wake()
+
+    def _timer_wake(self) -> None:
+        if self._gate is None:
+            self.wake()
+        elif self._gating is None or self._gating.done():
+            self._gating = asyncio.get_running_loop().create_task(self._gated_wake())
+
+    async def _gated_wake(self) -> None:
+        try:
+            allowed = await self._gate()  # type: ignore[misc]
+        except Exception:
+            log.exception("wake %s: the timer gate failed; waking anyway", self.name)
+            allowed = True
+        if allowed:
+            self.wake()
+        else:
+            self.wake(delay=self._gate_recheck)
 
     def schedule_at(self, moment: datetime | None) -> None:
         """The one scheduled wake: at ``moment`` (None: none). Replaces the previous one."""
@@ -105,7 +140,7 @@ class Waker:
     def _on_deadline(self) -> None:
         self._deadline = None
         self.deadline = None
-        self.wake()
+        self._timer_wake()
 
     async def _drive(self) -> None:
         while self._pending and not self._stopped:
@@ -127,6 +162,8 @@ class Waker:
             if handle is not None:
                 handle.cancel()
         self._delayed = self._deadline = None
+        if self._gating is not None:
+            self._gating.cancel()
 
     async def join(self) -> None:
         """Wait until no wake runs (tests)."""

@@ -60,6 +60,38 @@ def test_kopf_keeps_its_bookkeeping_in_status_and_posts_only_warnings() -> None:
     assert isinstance(settings.persistence.diffbase_storage, kopf.StatusDiffBaseStorage)
     assert settings.posting.level == 30
     assert settings.peering.name == "cairn"
+    assert settings.peering.lifetime == 60
+
+
+def test_the_peering_gate_knows_where_kopf_keeps_this_replicas_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    from cairn.k8s.settings import OperatorSettings
+
+    monkeypatch.delenv("POD_ID", raising=False)
+    kopf_settings = kopf.OperatorSettings()
+    kopf_settings.peering.standalone = True
+    options = operator.OperatorOptions(peer_identity="cairn-1")
+    assert operator.peering_scope(kopf_settings, options) is None
+    kopf_settings.peering.standalone = False
+    kopf_settings.peering.name, kopf_settings.peering.priority = "cairn", 7
+    kopf_settings.peering.clusterwide = True
+    scope = operator.peering_scope(kopf_settings, options)
+    assert scope is not None and (scope.identity, scope.priority, scope.namespaces) == (
+        "cairn-1",
+        7,
+        (),
+    )
+    kopf_settings.peering.clusterwide = False
+    namespaced = dataclasses.replace(
+        options, settings=OperatorSettings(namespaces=("ci",)), peer_identity=None
+    )
+    assert operator.peering_scope(kopf_settings, namespaced) is None  # who are we? unknown
+    monkeypatch.setenv("POD_ID", "cairn-2")
+    scope = operator.peering_scope(kopf_settings, namespaced)
+    assert scope is not None and (scope.identity, scope.namespaces) == ("cairn-2", ("ci",))
 
 
 def test_every_flag_is_documented() -> None:

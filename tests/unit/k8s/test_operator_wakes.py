@@ -200,3 +200,55 @@ async def test_a_deleted_workflow_lets_go_of_its_groups() -> None:
     assert delivered == []
     arbiter.forget(WorkflowKey("ci", "h"))
     assert delivered == [(WorkflowKey("ci", "w"), ConcurrencyGranted(key="ci/w#1", group="g"))]
+
+
+async def test_a_stale_namespace_is_read_again_and_its_waiters_hear_the_news() -> None:
+    """Another replica released a group while this one was paused: once told its view
+    is stale, the arbiter reads the checkpoints again and grants the waiter."""
+    delivered: list[tuple[WorkflowKey, Event]] = []
+    waiting = workflow("w", claim_state("ci/w#1", "g", T0 + timedelta(seconds=1), holding=False))
+    holder = workflow("h", claim_state("ci/h#1", "g", T0, holding=True))
+    cluster = FakeCluster([holder, waiting])
+    arbiter = ConcurrencyArbiter(
+        cluster,  # type: ignore[arg-type]
+        lambda k, e: delivered.append((k, e)),
+        reload_delay_seconds=0.0,
+    )
+    await arbiter.apply(WorkflowKey("ci", "x"), [ReleaseConcurrency(key="none", group="g")])
+    assert delivered == [] and cluster.lists == 1
+    arbiter.invalidate("elsewhere")  # never read: nothing to do
+    cluster.workflows = [waiting]  # h finished under the other replica
+    arbiter.invalidate("ci")
+    arbiter.invalidate("ci")  # a relisting's many events: one read
+    assert arbiter._reloading is not None
+    await arbiter._reloading
+    assert cluster.lists == 2
+    assert delivered == [(WorkflowKey("ci", "w"), ConcurrencyGranted(key="ci/w#1", group="g"))]
+    await arbiter.close()
+
+
+async def test_a_gated_timer_waits_while_the_replica_is_paused() -> None:
+    allowed = asyncio.Event()
+    asked = 0
+    ran = asyncio.Event()
+
+    async def gate() -> bool:
+        nonlocal asked
+        asked += 1
+        if asked >= 3:
+            allowed.set()
+        return allowed.is_set()
+
+    async def wake() -> float | None:
+        ran.set()
+        return None
+
+    waker = Waker(wake, lambda: T0, "gated", gate=gate, gate_recheck_seconds=0.01)
+    waker.schedule_at(T0)  # due at once
+    await ran.wait()
+    assert asked == 3 and waker.runs == 1  # asked twice in vain, then woke
+    ran.clear()
+    waker.wake()  # a watch event's wake is not gated (Kopf gates those)
+    await ran.wait()
+    assert asked == 3 and waker.runs == 2
+    waker.stop()
