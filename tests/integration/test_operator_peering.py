@@ -6,9 +6,10 @@ request. The tests show that only the replica with the highest priority acts,
 that the other takes over a run in the middle when the first is killed (its
 peering record lapses), and that a priority tie pauses both. Two more follow
 a rollout's order (a working replica paused by a new one with a higher
-priority) and are strict expected failures, each raising its own exception:
-the paused replica's old timers still act, and once resumed it still holds
-the concurrency groups it knew before its pause.
+priority), each failing with its own exception if the replica misbehaves: the
+paused replica's old timers must not act (``PausedReplicaWrote``), and once
+resumed it must not hold the concurrency groups it knew before its pause
+(``GroupStillTaken``).
 """
 
 from __future__ import annotations
