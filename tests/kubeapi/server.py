@@ -314,11 +314,11 @@ class ApiServer:
             return 200, self._list(rt, ns, params)
         if route.verb == "create":
             body = await _json_body(request)
-            return 201, store.create(rt, ns, body)
+            return 201, store.create(rt, ns, body, fresh=True)  # parsed here: ours to keep
         if route.verb == "update":
             assert name is not None
             body = await _json_body(request)
-            return 200, store.replace(rt, ns, name, body, route.subresource)
+            return 200, store.replace(rt, ns, name, body, route.subresource, fresh=True)
         if route.verb == "patch":
             assert name is not None
             raw = await _read_body(request)

@@ -295,10 +295,14 @@ class ObjectStore:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Any) -> dict[str, Any]:
+    def create(
+        self, rt: ResourceType, namespace: str | None, body: Any, *, fresh: bool = False
+    ) -> dict[str, Any]:
+        """``fresh``: the body is the caller's to give away (parsed from a request),
+        so the store keeps it instead of a copy."""
         with self.lock:
             self._check_writable(rt)
-            obj = self._incoming(rt, body)
+            obj = self._incoming(rt, body, fresh=fresh)
             meta = obj["metadata"]
             if meta.get("resourceVersion"):
                 raise BadRequest("resourceVersion should not be set on objects to be created")
@@ -353,10 +357,12 @@ class ObjectStore:
         name: str,
         body: Any,
         subresource: str | None = None,
+        *,
+        fresh: bool = False,
     ) -> dict[str, Any]:
         with self.lock:
             old = self._require(rt, namespace, name)
-            incoming = self._incoming(rt, body)
+            incoming = self._incoming(rt, body, fresh=fresh)
             meta = incoming["metadata"]
             if meta.get("name") not in (None, "", name):
                 raise BadRequest(
