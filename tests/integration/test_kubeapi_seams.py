@@ -197,3 +197,24 @@ def test_the_commit_hook_sees_every_write_in_order_as_it_commits(
     ]
     rvs = [rv for _, _, rv in seen]
     assert rvs == sorted(rvs) and len(set(rvs)) == 3
+
+
+def test_json_copy_is_deep_and_keeps_every_json_type() -> None:
+    from tests.kubeapi.jsoncopy import json_copy
+
+    original: dict[str, Any] = {
+        "s": "x",
+        "i": 1,
+        "f": 1.5,
+        "b": True,
+        "n": None,
+        "l": [{"k": [1, {"deep": "v"}]}, False],
+        "t": ({"in": "tuple"},),
+    }
+    copied = json_copy(original)
+    assert copied == original
+    assert type(copied["b"]) is bool and type(copied["i"]) is int
+    copied["l"][0]["k"][1]["deep"] = "changed"
+    copied["t"][0]["in"] = "changed"
+    assert original["l"][0]["k"][1]["deep"] == "v"
+    assert original["t"][0]["in"] == "tuple"  # not JSON: deep-copied the general way

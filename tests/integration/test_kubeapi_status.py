@@ -218,3 +218,26 @@ def test_json_patch_pointer_escapes_reach_free_form_fields(
         content_type="application/json-patch+json",
     )
     assert patched["spec"] == {"a~b": {"c/d": 2}}
+
+
+def test_a_status_write_admits_the_status_and_keeps_the_stored_rest(custom: Any) -> None:
+    # As the API server's status strategy: the status is pruned and validated, the
+    # rest of the object is the stored one (already admitted), whatever the body says.
+    custom.create_namespaced_custom_object(G, V, NS, "widgets", _widget(replicas=2))
+    with pytest.raises(ApiException) as e:
+        custom.patch_namespaced_custom_object_status(
+            G, V, NS, "widgets", "w", {"status": {"observedGeneration": "first"}}
+        )
+    status = json.loads(e.value.body or "")
+    assert e.value.status == 422
+    assert "status.observedGeneration in body must be of type integer" in status["message"]
+    written = custom.patch_namespaced_custom_object_status(
+        G,
+        V,
+        NS,
+        "widgets",
+        "w",
+        {"spec": {"message": 7}, "status": {"phase": "Ready", "undeclared": 1}},
+    )
+    assert written["spec"] == {"message": "m", "replicas": 2}
+    assert written["status"] == {"phase": "Ready"}

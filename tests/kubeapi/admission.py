@@ -129,14 +129,22 @@ def check_metadata(rt: ResourceType, meta: Mapping[str, Any], problems: Problems
         )
 
 
-def admit(rt: ResourceType, obj: dict[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate and default ``obj`` (already carrying server metadata); return what gets stored."""
+def admit(
+    rt: ResourceType,
+    obj: dict[str, Any],
+    old: Mapping[str, Any] | None,
+    *,
+    status_only: bool = False,
+) -> dict[str, Any]:
+    """Validate and default ``obj`` (already carrying server metadata); return what gets stored.
+    ``status_only``: a write through the status subresource, whose other fields are the
+    stored (already admitted) ones; a custom resource's schema then checks its status."""
     name = str(obj.get("metadata", {}).get("name") or "")
     problems = Problems(rt, name)
     check_metadata(rt, obj.get("metadata") or {}, problems)
     if rt.custom:
         problems.raise_if_any()
-        return admit_custom_object(rt, obj)
+        return admit_custom_object(rt, obj, status_only=status_only)
     if rt.storage == SECRETS.storage:
         obj = _admit_secret(obj, problems)
     elif rt.storage == CONFIGMAPS.storage:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import copy
 import queue
 import secrets
 import threading
@@ -37,6 +36,7 @@ import yaml
 from aiohttp import web
 
 from .errors import EmulatorUsageError, WaitTimeout
+from .jsoncopy import json_copy
 from .requestlog import ANY, RequestLog, RequestRecord
 from .resources import CRDS, ResourceType
 from .selectors import FieldSelector, LabelSelector
@@ -259,14 +259,14 @@ class KubeApiEmulator:
     ) -> dict[str, Any]:
         rt = self.resource(resource)
         ns = namespace or (body.get("metadata") or {}).get("namespace")
-        return copy.deepcopy(self.store.create(rt, ns, dict(body)))
+        return json_copy(self.store.create(rt, ns, dict(body)))
 
     def get(self, resource: str, name: str, namespace: str | None = None) -> dict[str, Any]:
-        return copy.deepcopy(self.store.get(self.resource(resource), namespace, name))
+        return json_copy(self.store.get(self.resource(resource), namespace, name))
 
     def find(self, resource: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
-        return copy.deepcopy(self.store.find(self.resource(resource), namespace, name))
+        return json_copy(self.store.find(self.resource(resource), namespace, name))
 
     def list(
         self,
@@ -283,7 +283,7 @@ class KubeApiEmulator:
             LabelSelector.parse(label_selector),
             FieldSelector.parse(field_selector, rt),
         )
-        return copy.deepcopy(items)
+        return json_copy(items)
 
     def replace(
         self,
@@ -295,7 +295,7 @@ class KubeApiEmulator:
         subresource: str | None = None,
     ) -> dict[str, Any]:
         rt = self.resource(resource)
-        return copy.deepcopy(self.store.replace(rt, namespace, name, dict(body), subresource))
+        return json_copy(self.store.replace(rt, namespace, name, dict(body), subresource))
 
     def patch(
         self,
@@ -308,9 +308,7 @@ class KubeApiEmulator:
         content_type: str = "application/merge-patch+json",
     ) -> dict[str, Any]:
         rt = self.resource(resource)
-        return copy.deepcopy(
-            self.store.patch(rt, namespace, name, content_type, patch, subresource)
-        )
+        return json_copy(self.store.patch(rt, namespace, name, content_type, patch, subresource))
 
     def patch_status(
         self, resource: str, name: str, status: Mapping[str, Any], namespace: str | None = None
@@ -329,7 +327,7 @@ class KubeApiEmulator:
         obj, _ = self.store.delete(
             self.resource(resource), namespace, name, propagation=propagation
         )
-        return copy.deepcopy(obj)
+        return json_copy(obj)
 
     def apply_manifest(
         self, manifest: Mapping[str, Any] | Path | str, namespace: str = "default"
@@ -349,7 +347,7 @@ class KubeApiEmulator:
                 )
             rt = self._type_of_manifest(doc)
             ns = (doc.get("metadata") or {}).get("namespace") or namespace
-            created.append(copy.deepcopy(self.store.create(rt, ns, dict(doc))))
+            created.append(json_copy(self.store.create(rt, ns, dict(doc))))
         return created
 
     def register_crd(self, crd: Mapping[str, Any] | Path | str) -> builtins.list[ResourceType]:
@@ -397,7 +395,7 @@ class KubeApiEmulator:
 
     @staticmethod
     def _change(rt: ResourceType, item: WatchEvent) -> ObjectChange:
-        return ObjectChange(item.type, copy.deepcopy(present(rt, item.obj)), item.rv)
+        return ObjectChange(item.type, json_copy(present(rt, item.obj)), item.rv)
 
     async def changes(
         self,
@@ -471,7 +469,7 @@ class KubeApiEmulator:
             )
         deadline = time.monotonic() + timeout
         try:
-            while not predicate(copy.deepcopy(state)):
+            while not predicate(json_copy(state)):
                 try:
                     item = sink.queue.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
@@ -481,7 +479,7 @@ class KubeApiEmulator:
                     ) from None
                 if isinstance(item, WatchEvent):
                     state = None if item.type == DELETED else present(rt, item.obj)
-            return copy.deepcopy(state)
+            return json_copy(state)
         finally:
             self.store.unsubscribe(sub)
 
@@ -504,11 +502,11 @@ class KubeApiEmulator:
             )
         try:
             async with asyncio.timeout(timeout):
-                while not predicate(copy.deepcopy(state)):
+                while not predicate(json_copy(state)):
                     item = await sink.queue.get()
                     if isinstance(item, WatchEvent):
                         state = None if item.type == DELETED else present(rt, item.obj)
-            return copy.deepcopy(state)
+            return json_copy(state)
         except TimeoutError:
             raise WaitTimeout(
                 f"{rt.group_resource} {_where(namespace, name)} did not reach the "

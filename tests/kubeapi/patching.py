@@ -10,10 +10,10 @@ is not emulated.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .errors import BadRequest, Invalid, UnsupportedMediaType
+from .jsoncopy import json_copy
 from .resources import ResourceType
 
 MERGE = "application/merge-patch+json"
@@ -79,7 +79,7 @@ def _refuse_strategic_directives(patch: Any, where: str) -> None:
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, ``null`` deletes, everything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return json_copy(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -109,7 +109,7 @@ def json_patch(target: dict[str, Any], ops: Any) -> Any:
             "a JSON patch (application/json-patch+json) must be an array of operations, "
             f"got {type(ops).__name__}"
         )
-    doc: Any = copy.deepcopy(target)
+    doc: Any = json_copy(target)
     for index, op in enumerate(ops):
         if not isinstance(op, dict) or not isinstance(op.get("op"), str) or "path" not in op:
             raise BadRequest(f"JSON patch operation #{index} needs 'op' and 'path': {op!r}")
@@ -204,12 +204,12 @@ def _apply_op(doc: Any, op: dict[str, Any], index: int) -> Any:
     if kind in ("add", "replace", "test") and "value" not in op:
         raise BadRequest(f"JSON patch operation #{index} {kind} needs a 'value'")
     if kind == "add":
-        return _add(doc, tokens, copy.deepcopy(op["value"]), index, op)
+        return _add(doc, tokens, json_copy(op["value"]), index, op)
     if kind == "remove":
         return _remove(doc, tokens, index, op)[0]
     if kind == "replace":
         doc, _ = _remove(doc, tokens, index, op) if tokens else (doc, None)
-        return _add(doc, tokens, copy.deepcopy(op["value"]), index, op)
+        return _add(doc, tokens, json_copy(op["value"]), index, op)
     if kind == "test":
         actual = _get(doc, tokens, index, op)
         if not json_equal(actual, op["value"]):
@@ -224,6 +224,6 @@ def _apply_op(doc: Any, op: dict[str, Any], index: int) -> Any:
                 raise _unprocessable(index, op, "cannot move a value into its own child")
             doc, value = _remove(doc, source, index, op)
         else:
-            value = copy.deepcopy(_get(doc, source, index, op))
+            value = json_copy(_get(doc, source, index, op))
         return _add(doc, tokens, value, index, op)
     raise BadRequest(f"JSON patch operation #{index}: unknown op {kind!r}")

@@ -13,28 +13,40 @@ Not evaluated: ``x-kubernetes-validations`` (CEL), ``format``, ``allOf``/
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from .errors import Invalid
+from .jsoncopy import json_copy
 from .patching import json_equal
 from .resources import ResourceType
 
 _ROOT_KEPT = ("apiVersion", "kind", "metadata")
 
 
-def admit_custom_object(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    """Prune, default and validate ``obj`` as the API server does on every write."""
+def admit_custom_object(
+    rt: ResourceType, obj: dict[str, Any], *, status_only: bool = False
+) -> dict[str, Any]:
+    """Prune, default and validate ``obj`` as the API server does on every write.
+
+    ``status_only`` (a status subresource write): as the API server's status
+    strategy, only the status is pruned, defaulted and validated; the rest is
+    the stored object's, admitted when it was written."""
     schema = rt.schema
     if schema is None:
         return obj
-    result = _prune(obj, schema, root=True)
-    result = _default(result, schema)
+    status_schema = (schema.get("properties") or {}).get("status")
     problems: list[str] = []
-    _validate(result, schema, "", problems, root=True)
+    if status_only and isinstance(status_schema, Mapping) and "status" in obj:
+        status = _default(_prune(obj["status"], status_schema), status_schema)
+        result = {**obj, "status": status}
+        _validate(status, status_schema, "status", problems)
+    else:
+        result = _prune(obj, schema, root=True)
+        result = _default(result, schema)
+        _validate(result, schema, "", problems, root=True)
     if problems:
         name = (obj.get("metadata") or {}).get("name", "")
         raise Invalid(
@@ -81,7 +93,7 @@ def _default(value: Any, schema: Mapping[str, Any]) -> Any:
             if key == "metadata":
                 continue  # defaults never apply to ObjectMeta
             if key not in result and "default" in sub:
-                result[key] = copy.deepcopy(sub["default"])
+                result[key] = json_copy(sub["default"])
             if key in result:
                 result[key] = _default(result[key], sub)
         additional = schema.get("additionalProperties")

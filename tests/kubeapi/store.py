@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
-import copy
 import json
 import random
 import threading
@@ -50,6 +49,7 @@ from .errors import (
     NotFound,
     TooLargeResourceVersion,
 )
+from .jsoncopy import json_copy
 from .resources import (
     BACKGROUND,
     CORE_EVENTS,
@@ -387,7 +387,7 @@ class ObjectStore:
 
         with self.lock:
             old = self._require(rt, namespace, name)
-            patched = apply_patch(rt, content_type, copy.deepcopy(present(rt, old)), patch)
+            patched = apply_patch(rt, content_type, json_copy(present(rt, old)), patch)
             incoming = self._incoming(rt, patched, fresh=True)
             meta = incoming["metadata"]
             if meta.get("name") != name:
@@ -498,7 +498,7 @@ class ObjectStore:
         ``fresh``: already a private copy)."""
         if not isinstance(body, dict):
             raise BadRequest(f"the request body must be a JSON object, got {type(body).__name__}")
-        obj = body if fresh else copy.deepcopy(body)
+        obj = body if fresh else json_copy(body)
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if api_version and api_version != rt.api_version:
             raise BadRequest(
@@ -595,7 +595,7 @@ class ObjectStore:
         if rt == EVENTS_V1:
             incoming = events_v1_to_core(incoming)
         if subresource == "status":
-            new = copy.deepcopy(old)
+            new = json_copy(old)
             if "status" in incoming:
                 new["status"] = incoming["status"]
             else:
@@ -611,11 +611,11 @@ class ObjectStore:
                     meta[field] = old["metadata"][field]
             if art.has_status:
                 if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
+                    new["status"] = json_copy(old["status"])
                 else:
                     new.pop("status", None)
         self._check_finalizers_frozen(rt, old, new)
-        new = admit(art, new, present(art, old))
+        new = admit(art, new, present(art, old), status_only=subresource == "status")
         new.pop("apiVersion", None)
         new.pop("kind", None)
         if _content(art, new) != _content(art, old):
@@ -697,7 +697,7 @@ class ObjectStore:
                     "lastTransitionTime": now,
                 },
             ],
-            "acceptedNames": copy.deepcopy(spec["names"]),
+            "acceptedNames": json_copy(spec["names"]),
             "storedVersions": [storage_version],
         }
 
@@ -791,7 +791,7 @@ class ObjectStore:
         old = self._objects[storage].get(key)
         if old is None:
             return
-        new = copy.deepcopy(old)
+        new = json_copy(old)
         mutate(new["metadata"])
         if _same(new, old):
             return
@@ -822,7 +822,7 @@ class ObjectStore:
         if not finalizers and not self._has_contents(storage, key, obj):
             self._remove(storage, key)
             return obj
-        new = copy.deepcopy(obj)
+        new = json_copy(obj)
         meta = new["metadata"]
         meta["deletionTimestamp"] = self._now()
         meta["deletionGracePeriodSeconds"] = 0
