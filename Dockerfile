@@ -35,6 +35,7 @@ cp -a /usr/local/lib/libpython$version.so* "$prefix/lib/"
 tar -C /usr/local/lib \
     --exclude="python$version/test" --exclude="python$version/idlelib" \
     --exclude="python$version/tkinter" --exclude="python$version/turtledemo" \
+    --exclude="python$version/*/test" --exclude="python$version/*/tests" \
     --exclude="python$version/site-packages/*" --exclude='__pycache__' \
     -cf - "python$version" | tar -C "$prefix/lib" -xf -
 "$prefix/bin/python3" -m ensurepip --default-pip >/dev/null
