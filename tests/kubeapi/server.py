@@ -498,9 +498,9 @@ class ApiServer:
                 self.store.bookmark(sub)
                 ending = True
             try:
-                item = await asyncio.wait_for(
-                    sink.queue.get(), max(remaining, 0.001) if not ending else None
-                )
+                # asyncio.timeout, not wait_for: no task per event on the watch's hot path
+                async with asyncio.timeout(None if ending else max(remaining, 0.001)):
+                    item = await sink.queue.get()
             except TimeoutError:
                 continue
             if isinstance(item, WatchEvent):
