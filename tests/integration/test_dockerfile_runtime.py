@@ -66,6 +66,14 @@ def test_the_runtime_stage_builds_a_self_contained_python(tmp_path: Path) -> Non
         [str(prefix / "bin" / "cairn"), "--version"], capture_output=True, text=True, env=bare
     )
     assert version.returncode == 0 and version.stdout.startswith("cairn "), version.stderr
+    # the sandbox entrypoint, without the operator's extras (kopf, aiohttp, orjson...)
+    runner = subprocess.run(
+        [str(prefix / "bin" / "cairn"), "runner", "--help"],
+        capture_output=True,
+        text=True,
+        env=bare,
+    )
+    assert runner.returncode == 0 and "runner" in runner.stdout, runner.stderr
     probe = subprocess.run(
         [
             str(prefix / "bin" / "python3"),
