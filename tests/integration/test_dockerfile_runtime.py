@@ -6,7 +6,8 @@ Dockerfile as written and run with this machine's Python in place of the
 image's ``/usr/local`` (the same layout: a shared libpython, ``bin/`` and
 ``lib/python3.X``). Then, as the ``check`` stage does on a bare Debian, the
 result must run from its own prefix with an empty environment, load its own
-libpython, and bundle every shared library it needs but glibc's.
+libpython, bundle every shared library it needs but glibc's, and run a job's
+steps with ``cairn runner``, as a sandbox with a ``container:`` image does.
 """
 
 from __future__ import annotations
@@ -21,7 +22,21 @@ from pathlib import Path
 
 import pytest
 
+from cairn.engine.testing import EngineHarness, make_run
+from cairn.runner.termination import decode_termination_message
+
 ROOT = Path(__file__).resolve().parents[2]
+JOB = """
+on: push
+jobs:
+  hello:
+    runs-on: ubuntu-latest
+    outputs:
+      greeting: ${{ steps.say.outputs.greeting }}
+    steps:
+      - id: say
+        run: echo "greeting=hi" >> "$GITHUB_OUTPUT"
+"""
 GLIBC = re.compile(r"^(libc|libm|libdl|libpthread|librt|libutil)\.so|^ld-linux")
 
 pytestmark = [
@@ -74,6 +89,31 @@ def test_the_runtime_stage_builds_a_self_contained_python(tmp_path: Path) -> Non
         env=bare,
     )
     assert runner.returncode == 0 and "runner" in runner.stdout, runner.stderr
+    # ... and runs a job's steps there, as in a sandbox with a `container:` image
+    spec = EngineHarness(make_run(JOB)).spec("hello")
+    (tmp_path / "spec.json").write_text(spec.model_dump_json())
+    (tmp_path / "workspace").mkdir()
+    job = subprocess.run(
+        [
+            str(prefix / "bin" / "cairn"),
+            "runner",
+            "--spec",
+            str(tmp_path / "spec.json"),
+            "--result",
+            str(tmp_path / "result.json"),
+            "--workspace",
+            str(tmp_path / "workspace"),
+            "--callback",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        env=bare,
+        timeout=120,
+    )
+    assert job.returncode == 0, job.stdout + job.stderr
+    result = decode_termination_message((tmp_path / "result.json").read_text())
+    assert result.conclusion == "success" and result.outputs == {"greeting": "hi"}
     probe = subprocess.run(
         [
             str(prefix / "bin" / "python3"),
